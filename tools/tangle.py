@@ -185,14 +185,21 @@ def check(modules: dict[str, str], package: Path) -> list[str]:
             continue
         current = path.read_text(encoding="utf-8")
         if current != source:
-            diff = difflib.unified_diff(current.splitlines(), source.splitlines(), lineterm="", n=0)
-            changed = [line for line in diff if line[:1] in "+-" and line[:3] not in ("+++", "---")]
-            problems.append(f"{path}: stale, differs from its chapter in {len(changed)} line(s), "
-                            f"first: {changed[0][:100]!r}")
+            problems.append(f"{path}: stale, {first_difference(current, source)}")
     for path in sorted(package.glob("*.py")):
         if path.name not in modules:
             problems.append(f"{path}: orphaned (no chapter exports it)")
     return problems
+
+
+def first_difference(current: str, expected: str) -> str:
+    """Where a module first departs from what its chapter tangles to, in words."""
+    ours, theirs = current.splitlines(), expected.splitlines()
+    matcher = difflib.SequenceMatcher(a=ours, b=theirs, autojunk=False)
+    tag, i1, i2, j1, j2 = next(op for op in matcher.get_opcodes() if op[0] != "equal")
+    has = repr(ours[i1][:80]) if i1 < i2 else "nothing"
+    gives = repr(theirs[j1][:80]) if j1 < j2 else "nothing"
+    return f"at line {i1 + 1} the module has {has} where the chapter gives {gives}"
 
 
 def main(argv: list[str] | None = None) -> int:
