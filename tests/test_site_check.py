@@ -1,0 +1,86 @@
+"""The browser site check fails on what a reader would see broken, and passes a sound site.
+
+Each test builds a tiny site in tmp_path and loads it in headless chromium; those tests are
+skipped where there is no /usr/bin/chromium (install Debian's `chromium` to run them).
+"""
+
+import base64
+
+import pytest
+
+from tools import site_check
+
+needs_chromium = pytest.mark.skipif(
+    not site_check.CHROMIUM.exists(),
+    reason=f"no browser at {site_check.CHROMIUM}: install Debian's chromium to run the site check")
+
+# a 1x1 PNG, so that the sound site has a figure that loads
+PIXEL = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGA"
+                         "hKmMIQAAAABJRU5ErkJggg==")
+
+
+def page(body: str, title: str = "A page") -> str:
+    return f"<!DOCTYPE html><html><head><title>{title}</title></head><body>{body}</body></html>"
+
+
+def write_site(root, pages: dict[str, str]):
+    for name, html in pages.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(html, encoding="utf-8")
+    return root
+
+
+@needs_chromium
+def test_a_sound_site_passes(tmp_path):
+    site = write_site(tmp_path / "html", {
+        "index.html": page('<a href="book/chapter.html#shapes">shapes</a> <a href="#top" id="top">top</a>'),
+        "book/chapter.html": page('<h2 id="shapes">Shapes</h2><img src="../_images/pixel.png" alt="">'
+                                  '<a href="../index.html">home</a>'),
+    })
+    (site / "_images").mkdir()
+    (site / "_images" / "pixel.png").write_bytes(PIXEL)
+
+    assert site_check.check_site(site, verbose=False) == []
+
+
+@needs_chromium
+def test_broken_links_missing_figures_and_script_errors_fail(tmp_path):
+    site = write_site(tmp_path / "html", {
+        "index.html": page('<a href="book/chapter.html">ok</a> <a href="book/missing.html">gone</a> '
+                           '<a href="book/chapter.html#no-such-section">no anchor</a>'),
+        "book/chapter.html": page('<h2 id="shapes">Shapes</h2><img src="../_images/figure.png" alt="">'),
+        "book/broken.html": page('<script>throw new Error("boom")</script><p>text</p>'),
+    })
+
+    problems = site_check.check_site(site, verbose=False)
+
+    assert "index.html: broken link: 'book/missing.html' (book/missing.html does not exist)" in problems
+    assert ("index.html: broken link: 'book/chapter.html#no-such-section' "
+            "(no id 'no-such-section' on book/chapter.html)") in problems
+    assert ("book/chapter.html: missing figure file: '../_images/figure.png' "
+            "(_images/figure.png does not exist)") in problems
+    assert any(problem.startswith("book/broken.html: JavaScript error:") and "boom" in problem
+               for problem in problems)
+    assert len(problems) == 4, problems  # each problem once, and nothing on the sound parts
+
+
+@needs_chromium
+def test_an_image_that_does_not_decode_and_raw_math_fail(tmp_path):
+    site = write_site(tmp_path / "html", {
+        "index.html": page('<img src="figure.png" alt=""><p><span class="math">\\(x^2\\)</span></p>'),
+    })
+    (site / "figure.png").write_text("not a PNG")
+
+    problems = site_check.check_site(site, verbose=False)
+
+    assert "index.html: image did not load: figure.png" in problems
+    assert any(problem.startswith("index.html: math not rendered: MathJax did not load")
+               for problem in problems), problems
+
+
+def test_without_a_browser_the_check_is_skipped_and_says_so(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(site_check, "CHROMIUM", tmp_path / "no-chromium")
+
+    assert site_check.main([str(tmp_path)]) == 0
+    assert "site check SKIPPED" in capsys.readouterr().out

@@ -1,0 +1,363 @@
+"""Open every page of the built site in a real browser and fail on what a reader would see broken.
+
+    python tools/site_check.py [HTML_DIR]      default: _build/html
+
+The site is served on 127.0.0.1 (a free port) and each page is loaded in headless Debian
+`chromium`, driven by Playwright with the system browser (`playwright install` is never run: it
+downloads a browser build, which this project's machines cannot fetch). A page fails when
+
+  - a script throws (a `pageerror`), or the page asks the server for a file that is not there;
+  - an <img> does not load (naturalWidth 0), or its file is missing from the site;
+  - it has math that MathJax did not render: every `.math` element must end up holding an
+    `mjx-container`, with no raw `\\(`, `\\[` or `$$` left over;
+  - an internal link is broken: the target file is missing, or its `#anchor` is not an id on the
+    target page; a downloadable notebook (`.ipynb`) must also be a readable notebook.
+
+MathJax normally comes from a CDN, which these machines cannot reach, so the check installs
+MathJax 3 from npm into .cache/mathjax and the browser is served that copy for the CDN's URLs;
+every other request for another site is blocked (the book must not need one). Screenshots of the
+home page and chapter 1 are saved in a `screenshots` folder next to HTML_DIR.
+
+Exit status: 0 when every page passes, 1 (each problem on one line: page and problem) when not,
+2 when the site is missing. Without /usr/bin/chromium the check says it was SKIPPED and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import http.server
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urljoin, urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = Path(os.environ.get("SITE_CHECK_CHROMIUM", "/usr/bin/chromium"))
+MATHJAX_VERSION = "3.2.2"
+MATHJAX_CACHE = ROOT / ".cache" / "mathjax"
+# the CDN address of MathJax 3 (Sphinx's default: https://cdn.jsdelivr.net/npm/mathjax@3/es5/...)
+MATHJAX_URL = re.compile(r"^https?://[^/]+/(?:npm/)?mathjax@?[0-9.]*/(es5/[^?#]+)")
+SCREENSHOTS = {"index.html": "index.png",
+               "book/01_from_transformers_to_bert.html": "01_from_transformers_to_bert.png"}
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SKIP_DIRS = {"_static", "_sources", "_images", "_downloads"}
+
+
+# --- what the HTML files say: links, images and ids, read without a browser ---------------------
+
+
+@dataclass
+class PageLinks:
+    ids: set[str] = field(default_factory=set)
+    links: list[str] = field(default_factory=list)   # <a href>, <link href>, <meta refresh>
+    assets: list[str] = field(default_factory=list)  # <img src>, <script src>
+    redirect: str | None = None                      # <meta http-equiv="refresh" content="0; url=...">
+
+
+class _LinkParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.page = PageLinks()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = {name: value or "" for name, value in attrs}
+        if "id" in attributes:
+            self.page.ids.add(attributes["id"])
+        if tag == "a" and "name" in attributes:
+            self.page.ids.add(attributes["name"])
+        if tag in ("a", "link") and "href" in attributes:
+            self.page.links.append(attributes["href"])
+        if tag in ("img", "script") and attributes.get("src"):
+            self.page.assets.append(attributes["src"])
+        if tag == "meta" and attributes.get("http-equiv", "").lower() == "refresh":
+            if match := re.search(r"url\s*=\s*['\"]?([^'\"]+)", attributes.get("content", ""), re.I):
+                self.page.redirect = match.group(1).strip()
+                self.page.links.append(self.page.redirect)
+
+
+@functools.lru_cache(maxsize=None)
+def read_page(path: Path) -> PageLinks:
+    parser = _LinkParser()
+    parser.feed(path.read_text(encoding="utf-8", errors="replace"))
+    return parser.page
+
+
+def is_internal(url: str) -> bool:
+    parts = urlsplit(url)
+    return not parts.scheme and not parts.netloc and not url.startswith("//")
+
+
+FIGURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp")
+
+
+def static_problems(html_dir: Path, page: Path) -> tuple[list[str], set[str]]:
+    """Broken internal links and missing files of one page, from its HTML text.
+
+    Returns the problems and the site paths (relative to html_dir) that the page needs but the
+    site lacks, so that the browser's 404s for the same files are not reported twice."""
+    problems, missing = [], set()
+    content = read_page(page)
+    for kind, urls in (("link", content.links), ("file", content.assets)):
+        for url in urls:
+            if not is_internal(url):
+                continue
+            parts = urlsplit(url)
+            target = (page.parent / unquote(parts.path)).resolve() if parts.path else page
+            if target.is_dir():
+                target = target / "index.html"
+            if not target.is_relative_to(html_dir):
+                problems.append(f"{kind} {url!r} points outside the site")
+            elif not target.exists():
+                name = target.relative_to(html_dir).as_posix()
+                missing.add(name)
+                what = ("broken link" if kind == "link" else
+                        "missing figure file" if name.lower().endswith(FIGURE_SUFFIXES) else "missing file")
+                problems.append(f"{what}: {url!r} ({name} does not exist)")
+            elif parts.fragment and target.suffix == ".html":
+                anchor = unquote(parts.fragment)
+                if anchor not in read_page(target).ids:
+                    problems.append(f"broken link: {url!r} (no id {anchor!r} on "
+                                    f"{target.relative_to(html_dir).as_posix()})")
+            elif target.suffix == ".ipynb":
+                try:
+                    notebook = json.loads(target.read_text(encoding="utf-8"))
+                    assert isinstance(notebook.get("cells"), list)
+                except (ValueError, AssertionError):
+                    problems.append(f"notebook download {url!r} is not a readable .ipynb")
+    return sorted(set(problems)), missing
+
+
+# --- serving the site and the local MathJax -------------------------------------------------------
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 (the base class's name)
+        pass
+
+
+def serve(html_dir: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
+    handler = functools.partial(_QuietHandler, directory=str(html_dir))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)  # port 0: a free one
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/"
+
+
+def local_mathjax() -> Path | None:
+    """MathJax 3's `es5` folder from npm, installed into .cache/mathjax on first use."""
+    es5 = MATHJAX_CACHE / "node_modules" / "mathjax" / "es5"
+    if (es5 / "tex-mml-chtml.js").exists():
+        return es5
+    npm = shutil.which("npm")
+    if npm is None:
+        return None
+    MATHJAX_CACHE.mkdir(parents=True, exist_ok=True)
+    print(f"site check: installing MathJax {MATHJAX_VERSION} from npm into {MATHJAX_CACHE}")
+    result = subprocess.run([npm, "install", "--prefix", str(MATHJAX_CACHE), "--no-audit", "--no-fund",
+                             "--no-save", "--loglevel=error", f"mathjax@{MATHJAX_VERSION}"],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        print(result.stderr.strip(), file=sys.stderr)
+    return es5 if (es5 / "tex-mml-chtml.js").exists() else None
+
+
+# --- the browser ------------------------------------------------------------------------------------
+
+# Run in the page after it loaded: wait for MathJax if the page has math, then report what a
+# reader would see: images that did not load and math that is still raw TeX.
+INSPECT_PAGE = """async () => {
+  const math = [...document.querySelectorAll('.math')];
+  let mathjax = 'none';
+  if (math.length) {
+    const script = document.querySelector('script[src*="mathjax" i]');  // none: nothing to wait for
+    for (let i = 0; i < 100 && script && !(window.MathJax && MathJax.startup && MathJax.startup.promise); i++)
+      await new Promise(r => setTimeout(r, 100));
+    if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
+      await MathJax.startup.promise;
+      mathjax = 'loaded';
+    } else {
+      mathjax = 'missing';
+    }
+  }
+  const raw = /\\\\\\(|\\\\\\[|\\$\\$/;
+  const unrendered = math.filter(el => !el.querySelector('mjx-container') || raw.test(
+      [...el.childNodes].filter(n => n.nodeType === Node.TEXT_NODE).map(n => n.textContent).join('')));
+  const images = [...document.images];
+  const broken = [];
+  await Promise.all(images.map(async img => {
+    img.loading = 'eager';
+    let decoded = true;
+    try { await img.decode(); } catch (e) { decoded = false; }
+    const url = img.currentSrc || img.src;
+    if (!decoded || (img.naturalWidth === 0 && !/\\.svg($|[?#])/i.test(url))) broken.push(url);
+  }));
+  return {
+    math: math.length,
+    rendered: document.querySelectorAll('mjx-container').length,
+    mathjax: mathjax,
+    unrendered: unrendered.slice(0, 3).map(el => el.textContent.trim().slice(0, 60)),
+    unrenderedCount: unrendered.length,
+    images: images.length,
+    broken: broken,
+  };
+}"""
+
+
+@dataclass
+class BrowserReport:
+    errors: list[str] = field(default_factory=list)     # JavaScript errors, and pages that did not load
+    not_found: set[str] = field(default_factory=set)    # site paths the server answered 404 for
+    broken_images: set[str] = field(default_factory=set)  # site paths of <img> that did not load
+    math: list[str] = field(default_factory=list)       # math that MathJax did not render
+    summary: str = ""
+
+
+def browse(html_dir: Path, pages: list[Path], screenshots: Path | None) -> dict[Path, BrowserReport]:
+    """Load each page in chromium and report what a reader would see broken."""
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import sync_playwright
+
+    wants_mathjax = any(MATHJAX_URL.match(src) for page in pages for src in read_page(page).assets)
+    mathjax = local_mathjax() if wants_mathjax else None
+    server, base = serve(html_dir)
+    reports = {page: BrowserReport() for page in pages}
+    user_data = tempfile.mkdtemp(prefix="site-check-profile-")  # a fresh browser profile every run
+    blocked: set[str] = set()
+
+    def site_path(url: str) -> str:
+        return unquote(urlsplit(url).path).lstrip("/")
+
+    def route(request_route) -> None:  # requests for other sites only: the site's own go straight
+        url = request_route.request.url
+        if (match := MATHJAX_URL.match(url)) and mathjax is not None:
+            local = (mathjax.parent / match.group(1)).resolve()
+            if local.is_relative_to(mathjax) and local.is_file():
+                request_route.fulfill(path=str(local))
+            else:
+                request_route.fulfill(status=404)
+        else:
+            blocked.add(url)
+            request_route.abort()
+
+    try:
+        with sync_playwright() as playwright:
+            context = playwright.chromium.launch_persistent_context(
+                user_data, executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS,
+                viewport={"width": 1280, "height": 900})
+            context.route(re.compile(f"^(?!{re.escape(base)})"), route)
+            for path in pages:
+                relative = path.relative_to(html_dir).as_posix()
+                report = reports[path]
+                page = context.new_page()  # a new tab per page: no listener hears another page
+                page.on("pageerror", lambda error: report.errors.append(
+                    f"JavaScript error: {str(error).splitlines()[0]}"))
+                page.on("response", lambda response: report.not_found.add(site_path(response.url))
+                        if response.status >= 400 and response.url.startswith(base) else None)
+                try:
+                    page.goto(base + relative, wait_until="load", timeout=30_000)
+                    if redirect := read_page(path).redirect:
+                        page.wait_for_url(urljoin(base + relative, redirect), wait_until="load", timeout=10_000)
+                    found = page.evaluate(INSPECT_PAGE)
+                except PlaywrightError as error:
+                    report.errors.append(f"the browser could not load it: {str(error).splitlines()[0]}")
+                    page.close()
+                    continue
+                report.broken_images = {site_path(url) for url in found["broken"]}
+                if found["math"] and found["mathjax"] != "loaded":
+                    report.math.append(f"math not rendered: MathJax did not load, {found['math']} formula(s) "
+                                       "left as raw TeX" + (" (MathJax could not be installed from npm)"
+                                                            if wants_mathjax and mathjax is None else ""))
+                elif found["unrenderedCount"]:
+                    report.math.append(f"math not rendered: {found['unrenderedCount']} of {found['math']} "
+                                       f"formula(s), e.g. {found['unrendered']}")
+                shown = f" (redirects to {site_path(page.url)})" if read_page(path).redirect else ""
+                report.summary = (f"{relative}{shown}: {found['images']} image(s), {found['math']} formula(s), "
+                                  f"{found['rendered']} rendered by MathJax")
+                if screenshots is not None and relative in SCREENSHOTS:
+                    screenshots.mkdir(parents=True, exist_ok=True)
+                    page.screenshot(path=str(screenshots / SCREENSHOTS[relative]))
+                page.close()
+            context.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+        shutil.rmtree(user_data, ignore_errors=True)
+    if blocked:
+        print(f"  (blocked {len(blocked)} request(s) to other sites, e.g. {sorted(blocked)[0]})")
+    return reports
+
+
+def html_pages(html_dir: Path) -> list[Path]:
+    return sorted(path for path in html_dir.rglob("*.html")
+                  if not SKIP_DIRS & set(path.relative_to(html_dir).parts[:-1]))
+
+
+def check_site(html_dir: Path, screenshots: Path | None = None, verbose: bool = True) -> list[str]:
+    """Every problem found, one `page: problem` line each; [] when the site passes."""
+    html_dir = html_dir.resolve()
+    pages = html_pages(html_dir)
+    read_page.cache_clear()
+    reports = browse(html_dir, pages, screenshots)
+    lines = []
+    for page in pages:
+        relative = page.relative_to(html_dir).as_posix()
+        report = reports[page]
+        problems, missing = static_problems(html_dir, page)
+        problems += report.errors
+        problems += [f"image did not load: {name}" for name in sorted(report.broken_images - missing)]
+        problems += [f"the server has no {name} (HTTP 404)" for name in sorted(report.not_found - missing)
+                     if name not in report.broken_images and not name.endswith("favicon.ico")]
+        problems += report.math
+        if verbose:
+            print(f"  {'ok  ' if not problems else 'FAIL'} {report.summary or relative}")
+        lines += [f"{relative}: {problem}" for problem in problems]
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("html_dir", nargs="?", type=Path, default=ROOT / "_build" / "html",
+                        help="the built site (default: _build/html)")
+    parser.add_argument("--screenshots", type=Path, default=None,
+                        help="where to save the screenshots (default: HTML_DIR/../screenshots)")
+    args = parser.parse_args(argv)
+    if not CHROMIUM.exists():
+        print(f"site check SKIPPED: no browser at {CHROMIUM}. Install Debian's chromium "
+              "(apt-get install -y chromium) to load every page in a real browser.")
+        return 0
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        print("site check: Playwright is not installed; run `make venv` (it is in requirements.txt)",
+              file=sys.stderr)
+        return 2
+    html_dir = args.html_dir.resolve()
+    if not (html_dir / "index.html").exists():
+        print(f"site check: {html_dir}/index.html does not exist; build the book first (make book)",
+              file=sys.stderr)
+        return 2
+    screenshots = args.screenshots or html_dir.parent / "screenshots"
+    start = time.perf_counter()
+    print(f"site check: loading every page of {html_dir} in {CHROMIUM}")
+    problems = check_site(html_dir, screenshots)
+    pages = len(html_pages(html_dir))
+    seconds = time.perf_counter() - start
+    for problem in problems:
+        print(problem)
+    print(f"site check: {pages} pages, {len(problems)} problem(s), {seconds:.1f} s; "
+          f"screenshots in {screenshots}")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
