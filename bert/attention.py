@@ -5,7 +5,7 @@ Every line of this module is explained in book/04_attention.md."""
 
 __all__ = ['attention_bias', 'scaled_dot_product_attention', 'BertSelfAttention', 'BertSelfOutput', 'BertAttention']
 
-# %% book/04_attention.md, code cell 3
+# %% book/04_attention.md, code cell 4
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -13,7 +13,7 @@ from torch import nn
 from bert.config import BertConfig
 
 
-# %% book/04_attention.md, code cell 4
+# %% book/04_attention.md, code cell 5
 def attention_bias(attention_mask: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """(B, L) mask of 1 = attend, 0 = padding  ->  (B, 1, 1, L) additive bias of 0 and dtype's min."""
     if attention_mask.dim() != 2:
@@ -23,7 +23,7 @@ def attention_bias(attention_mask: torch.Tensor, dtype: torch.dtype = torch.floa
         blocked, torch.finfo(dtype).min)
 
 
-# %% book/04_attention.md, code cell 6
+# %% book/04_attention.md, code cell 7
 def scaled_dot_product_attention(query, key, value, bias=None, dropout_p: float = 0.0):
     """softmax(QKᵀ/√d + bias) V for (B, heads, L, d) tensors; returns (output, weights)."""
     scores = (query @ key.transpose(-2, -1)) * query.shape[-1] ** -0.5  # (B, heads, L, L)
@@ -34,7 +34,7 @@ def scaled_dot_product_attention(query, key, value, bias=None, dropout_p: float 
     return weights @ value, weights  # (B, heads, L, d), (B, heads, L, L)
 
 
-# %% book/04_attention.md, code cell 8
+# %% book/04_attention.md, code cell 9
 class BertSelfAttention(nn.Module):
     """Multi-head self-attention: project to queries, keys and values, attend per head, concatenate."""
 
@@ -62,7 +62,7 @@ class BertSelfAttention(nn.Module):
         return context.transpose(1, 2).reshape(B, L, H), weights  # heads concatenated: (B, L, H)
 
 
-# %% book/04_attention.md, code cell 10
+# %% book/04_attention.md, code cell 11
 class BertSelfOutput(nn.Module):
     """Project back to H, dropout, add the residual; LayerNorm after (post-LN) unless pre-LN."""
 

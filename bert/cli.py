@@ -5,19 +5,40 @@ Every line of this module is explained in book/cli.md."""
 
 __all__ = ['USER_ERRORS', 'cmd_presets', 'cmd_pretrain', 'cmd_fill_mask', 'build_parser', 'main']
 
-# %% book/cli.md, code cell 2
+# %% book/cli.md, code cell 3
 import argparse
+import errno
+import os
 import sys
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 from bert.config import PRESETS, parameter_counts, preset
 
-from bert.trainer import TrainingDiverged
+from bert.trainer import TrainingDiverged, pick_device
 
-USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, PermissionError, TrainingDiverged)
+USER_ERRORS = (ValueError, OSError, TrainingDiverged)
+_OS_FIXES = {  # errno -> what to do
+    errno.ENOSPC: "free some disk space and run the command again (a `bert pretrain` run continues "
+                  "from its last checkpoint with --resume)",
+    errno.EDQUOT: "you are over your disk quota: free some space and run the command again",
+    errno.EACCES: "choose a folder you may write to",
+    errno.EPERM: "choose a folder you may write to",
+    errno.EROFS: "that file system is read-only: choose another folder",
+}
 
 
-# %% book/cli.md, code cell 3
+def _one_line(error: BaseException) -> str:
+    """The error as one line; for the operating system's own errors, with the file and the fix."""
+    message = str(error)
+    if isinstance(error, OSError) and error.strerror:  # raised by the system, e.g. [Errno 28]
+        message = error.strerror + (f": {error.filename}" if error.filename else "")
+        if error.errno in _OS_FIXES:
+            message += f"; {_OS_FIXES[error.errno]}"
+    return " ".join(message.split())
+
+
+# %% book/cli.md, code cell 4
 def cmd_presets(args) -> None:
     configs = {name: preset(name, vocab_size=args.vocab_size) for name in PRESETS}
     print(f"{'preset':<8}{'layers':>8}{'hidden':>8}{'heads':>7}{'parameters':>13}")
@@ -27,24 +48,47 @@ def cmd_presets(args) -> None:
               f"{config.num_attention_heads:>7}{total / 1e6:>12.1f}M")
 
 
-# %% book/cli.md, code cell 4
+# %% book/cli.md, code cell 5
 def cmd_pretrain(args) -> None:
     from bert.pretrain import PretrainingRun, pretrain
 
-    if not args.resume and args.minutes is None and args.max_steps is None:
-        raise ValueError("say how long to train: --minutes N (wall clock) or --max-steps N")
+    if not args.resume:  # a resumed run reads its settings from its folder
+        if args.minutes is None and args.max_steps is None:
+            raise ValueError("say how long to train: --minutes N (wall clock) or --max-steps N")
+        if args.minutes is not None and args.max_steps is not None:
+            raise ValueError("give --minutes or --max-steps, not both")
+        _check_out_folder(Path(args.out))
     run = PretrainingRun(out=args.out, preset=args.preset, corpus=args.corpus, tokenizer=args.tokenizer,
                          minutes=args.minutes,
                          max_steps=args.max_steps, vocab_size=args.vocab_size, max_seq_len=args.max_seq_len,
+                         mask_prob=args.mask_prob,
                          nsp=args.nsp, sparse=args.sparse, pre_layer_norm=args.pre_ln,
                          learning_rate=args.lr, batch_size=args.batch_size, seed=args.seed, device=args.device,
                          checkpoint_every_minutes=args.checkpoint_every_minutes,
                          checkpoint_every_steps=args.checkpoint_every_steps, log_every=args.log_every)
+    if not args.resume:
+        run.training_config()  # ValueError for a bad --batch-size, --lr, --max-steps...
+        positions = preset(args.preset, vocab_size=args.vocab_size).max_position_embeddings
+        if not 5 <= args.max_seq_len <= positions:
+            raise ValueError(f"--max-seq-len must be between 5 (room for [CLS] A [SEP] B [SEP]) and the "
+                             f"{positions} positions of the model, got {args.max_seq_len}")
+        if not 0 <= args.mask_prob <= 1:
+            raise ValueError(f"--mask-prob is a fraction of the tokens, between 0 and 1, got {args.mask_prob}")
+        pick_device(args.device)
     summary = pretrain(run, resume=args.resume, progress_bar=not args.no_progress)
     held_out = summary["held_out"]
     print(f"held-out MLM accuracy {held_out['mlm_accuracy']:.1%} (unigram baseline "
           f"{summary['unigram_baseline_accuracy']:.1%}) after {summary['steps']} steps; "
           f"model, metrics and summary.json in {args.out}")
+
+
+def _check_out_folder(out: Path) -> None:
+    """--out must be a folder we can make or write in: say so before any work, not after it."""
+    existing = next(p for p in (out, *out.parents) if p.exists())  # "." or "/" at the latest
+    if not existing.is_dir():
+        raise NotADirectoryError(f"--out {out}: {existing} is a file, not a folder; choose another --out")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise PermissionError(f"--out {out}: cannot write in {existing}; choose a folder you may write to")
 
 
 def cmd_fill_mask(args) -> None:
@@ -57,7 +101,7 @@ def cmd_fill_mask(args) -> None:
         print(f"[MASK] {i}: " + ", ".join(f"{token} ({p:.2f})" for token, p in guesses))
 
 
-# %% book/cli.md, code cell 5
+# %% book/cli.md, code cell 6
 def _add_pretrain_parser(commands) -> None:
     from bert.pretrain import PretrainingRun
 
@@ -87,6 +131,9 @@ def _add_pretrain_parser(commands) -> None:
     p.add_argument("--lr", type=float, default=defaults.learning_rate, help="peak learning rate (default: %(default)s)")
     p.add_argument("--batch-size", type=int, default=defaults.batch_size, help="sequences per step (default: %(default)s)")
     p.add_argument("--max-seq-len", type=int, default=defaults.max_seq_len, help="tokens per sequence (default: %(default)s)")
+    p.add_argument("--mask-prob", type=float, default=defaults.mask_prob,
+                   help="fraction of tokens masked in training batches; evaluation always uses 0.15 "
+                        "(default: %(default)s)")
     p.add_argument("--vocab-size", type=int, default=defaults.vocab_size, help="WordPiece vocabulary size (default: %(default)s)")
     p.add_argument("--seed", type=int, default=defaults.seed, help="random seed (default: %(default)s)")
     p.add_argument("--device", default=defaults.device, help="cpu, cuda, or auto (default: %(default)s)")
@@ -106,7 +153,7 @@ def _add_pretrain_parser(commands) -> None:
     f.set_defaults(run=cmd_fill_mask)
 
 
-# %% book/cli.md, code cell 6
+# %% book/cli.md, code cell 7
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bert",
@@ -121,6 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="vocabulary size to count the embeddings with (default: 30522)")
     sizes.set_defaults(run=cmd_presets)
     _add_pretrain_parser(commands)
+    for command in commands.choices.values():  # `bert pretrain ... --debug` works too
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                             help="show the full traceback on errors")
     return parser
 
 
@@ -138,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     except USER_ERRORS as error:
         if args.debug:
             raise
-        print(f"bert {args.command}: error: {error}", file=sys.stderr)
+        print(f"bert {args.command}: error: {_one_line(error)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"bert {args.command}: interrupted", file=sys.stderr)

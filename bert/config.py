@@ -3,9 +3,9 @@
 
 Every line of this module is explained in book/01_from_transformers_to_bert.md."""
 
-__all__ = ['ACTIVATIONS', 'BertConfig', 'validate', 'PRESETS', 'preset', 'parameter_counts', 'atomic_write', 'config_to_dict', 'config_from_dict', 'save_config', 'load_config']
+__all__ = ['ACTIVATIONS', 'BertConfig', 'validate', 'PRESETS', 'preset', 'parameter_counts', 'atomic_write', 'atomic_write_files', 'config_to_dict', 'config_from_dict', 'save_config', 'load_config']
 
-# %% book/01_from_transformers_to_bert.md, code cell 3
+# %% book/01_from_transformers_to_bert.md, code cell 4
 import json
 import os
 import tempfile
@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 
-# %% book/01_from_transformers_to_bert.md, code cell 4
+# %% book/01_from_transformers_to_bert.md, code cell 5
 ACTIVATIONS = ("gelu", "relu")  # the feed-forward nonlinearities chapter 5 implements
 
 
@@ -44,7 +44,7 @@ class BertConfig:
         return self.hidden_size // self.num_attention_heads
 
 
-# %% book/01_from_transformers_to_bert.md, code cell 5
+# %% book/01_from_transformers_to_bert.md, code cell 6
 _POSITIVE_INTS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
                   "intermediate_size", "max_position_embeddings", "type_vocab_size")
 
@@ -73,7 +73,7 @@ def validate(config: BertConfig) -> None:
             raise ValueError(f"BertConfig.{name} must be positive, got {getattr(config, name)!r}")
 
 
-# %% book/01_from_transformers_to_bert.md, code cell 7
+# %% book/01_from_transformers_to_bert.md, code cell 8
 PRESETS = {  # name: (layers, hidden size); heads = H / 64, feed-forward = 4H
     "tiny": (2, 128),
     "mini": (4, 256),
@@ -94,7 +94,7 @@ def preset(name: str, **overrides) -> BertConfig:
     return BertConfig(**{**shape, **overrides})
 
 
-# %% book/01_from_transformers_to_bert.md, code cell 9
+# %% book/01_from_transformers_to_bert.md, code cell 10
 def parameter_counts(config: BertConfig) -> dict[str, int]:
     """Parameters of a BertModel (no pretraining heads) by part, from the formulas alone."""
     H, I = config.hidden_size, config.intermediate_size
@@ -107,21 +107,37 @@ def parameter_counts(config: BertConfig) -> dict[str, int]:
     }
 
 
-# %% book/01_from_transformers_to_bert.md, code cell 12
+# %% book/01_from_transformers_to_bert.md, code cell 13
+def _umask() -> int:
+    umask = os.umask(0)  # the only way to read it is to set it
+    os.umask(umask)
+    return umask
+
+
 def atomic_write(path: str | os.PathLike, data: str | bytes) -> None:
     """Write a file so that a crash leaves either the old file or the new one, never half of one."""
-    path = Path(path)
-    mode = "w" if isinstance(data, str) else "wb"
-    encoding = "utf-8" if isinstance(data, str) else None
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    atomic_write_files({path: data})
+
+
+def atomic_write_files(files: dict) -> None:
+    """Write {path: str or bytes} so that a crash or a full disk replaces no target until all are written."""
+    written = []  # (temporary, target)
     try:
-        with os.fdopen(fd, mode, encoding=encoding) as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)  # atomic on POSIX and Windows: readers see old or new
+        for path, data in files.items():
+            path = Path(path)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            written.append((tmp, path))
+            os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes files private (0600): use the usual mode
+            with os.fdopen(fd, "w" if isinstance(data, str) else "wb",
+                           encoding="utf-8" if isinstance(data, str) else None) as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        for tmp, path in written:
+            os.replace(tmp, path)  # atomic on POSIX and Windows: readers see old or new
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        for tmp, _ in written:
+            Path(tmp).unlink(missing_ok=True)
         raise
 
 

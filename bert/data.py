@@ -5,7 +5,7 @@ Every line of this module is explained in book/07_pretraining_data.md."""
 
 __all__ = ['FILE_FORMATS', 'TEXT_FIELDS', 'load_documents', 'ABBREVIATIONS', 'split_sentences', 'split_documents', 'tokenize_documents', 'create_examples', 'PretrainingDataset', 'MaskingCollator']
 
-# %% book/07_pretraining_data.md, code cell 3
+# %% book/07_pretraining_data.md, code cell 4
 import random
 import re
 import tempfile
@@ -17,7 +17,7 @@ import torch
 from bert.tokenizer import BertTokenizer, wikipedia_summaries
 
 
-# %% book/07_pretraining_data.md, code cell 6
+# %% book/07_pretraining_data.md, code cell 7
 FILE_FORMATS = {".txt": "text", ".json": "json", ".jsonl": "json", ".csv": "csv"}
 TEXT_FIELDS = ("text", "extract")  # the field that holds a document, in order of preference
 
@@ -41,7 +41,7 @@ def load_documents(source: str = "wiki") -> list[str]:
     return documents
 
 
-# %% book/07_pretraining_data.md, code cell 7
+# %% book/07_pretraining_data.md, code cell 8
 def _read_file(path: Path) -> list[str]:
     if not path.is_file():
         raise FileNotFoundError(f"no file at {path}: give an existing .txt, .json, .jsonl or .csv "
@@ -86,7 +86,7 @@ def _text_column(table: datasets.Dataset, source: str) -> list[str]:
     return list(table[field])
 
 
-# %% book/07_pretraining_data.md, code cell 10
+# %% book/07_pretraining_data.md, code cell 11
 ABBREVIATIONS = frozenset(  # words that end in a full stop without ending the sentence
     "Mr Mrs Ms Dr Prof Sr Jr St Mt Ft Gen Col Lt Capt Sgt Rev Gov Sen Rep Pres No Nos Vol Fig Inc Ltd "
     "Co Corp Bros vs ca approx cf e.g i.e Jan Feb Mar Apr Jun Jul Aug Sep Sept Oct Nov Dec".split())
@@ -110,7 +110,7 @@ def split_sentences(text: str) -> list[str]:
     return [s for s in sentences if s]
 
 
-# %% book/07_pretraining_data.md, code cell 13
+# %% book/07_pretraining_data.md, code cell 14
 def split_documents(documents: list[str], eval_fraction: float = 0.02, seed: int = 0) -> tuple[list[str], list[str]]:
     """(train, held_out): whole documents, chosen by `seed`, each list in corpus order."""
     if not 0 <= eval_fraction < 1:
@@ -118,7 +118,8 @@ def split_documents(documents: list[str], eval_fraction: float = 0.02, seed: int
     n_eval = max(1, round(len(documents) * eval_fraction)) if eval_fraction else 0
     if n_eval >= len(documents):
         raise ValueError(f"{len(documents)} document(s) cannot be split into a training and a held-out "
-                         "set: give more text, or eval_fraction=0 to hold nothing out")
+                         "set: give more documents (in a .txt file a blank line separates two), or "
+                         "eval_fraction=0 to hold nothing out")
     order = list(range(len(documents)))
     random.Random(seed).shuffle(order)
     held_out = set(order[:n_eval])
@@ -126,7 +127,7 @@ def split_documents(documents: list[str], eval_fraction: float = 0.02, seed: int
             [d for i, d in enumerate(documents) if i in held_out])
 
 
-# %% book/07_pretraining_data.md, code cell 15
+# %% book/07_pretraining_data.md, code cell 16
 def tokenize_documents(documents: list[str], tokenizer: BertTokenizer, batch_size: int = 1024) -> list[list[list[int]]]:
     """documents → sentences → token ids (no special tokens); empty sentences are dropped."""
     sentences = [split_sentences(d) for d in documents]
@@ -146,7 +147,7 @@ def tokenize_documents(documents: list[str], tokenizer: BertTokenizer, batch_siz
     return tokenized
 
 
-# %% book/07_pretraining_data.md, code cell 17
+# %% book/07_pretraining_data.md, code cell 18
 def _truncate_pair(a: list[int], b: list[int], max_tokens: int, rng: random.Random) -> None:
     """Cut the longer segment, one token at a time, from a random end (Google's truncate_seq_pair)."""
     while len(a) + len(b) > max_tokens:
@@ -161,7 +162,7 @@ def _pair(a: list[int], b: list[int], label: int, doc_a: int, doc_b: int, tokeni
             "next_sentence_label": label, "doc_a": doc_a, "doc_b": doc_b}
 
 
-# %% book/07_pretraining_data.md, code cell 18
+# %% book/07_pretraining_data.md, code cell 19
 def _pairs_from_document(docs: list[list[list[int]]], position: int, nonempty: list[int], tokenizer,
                          max_seq_len: int, short_seq_prob: float, rng: random.Random) -> list[dict]:
     """Google's create_instances_from_document, for the document nonempty[position]."""
@@ -195,7 +196,7 @@ def _pairs_from_document(docs: list[list[list[int]]], position: int, nonempty: l
     return examples
 
 
-# %% book/07_pretraining_data.md, code cell 19
+# %% book/07_pretraining_data.md, code cell 20
 def _single(tokens: list[int], doc_a: int, doc_b: int, tokenizer) -> dict:
     ids = [tokenizer.cls_token_id, *tokens, tokenizer.sep_token_id]
     return {"input_ids": ids, "token_type_ids": [0] * len(ids), "doc_a": doc_a, "doc_b": doc_b}
@@ -223,7 +224,7 @@ def _packed(docs: list[list[list[int]]], tokenizer, max_seq_len: int) -> list[di
     return examples
 
 
-# %% book/07_pretraining_data.md, code cell 20
+# %% book/07_pretraining_data.md, code cell 21
 def create_examples(tokenized_docs: list[list[list[int]]], tokenizer: BertTokenizer, max_seq_len: int = 128,
                     short_seq_prob: float = 0.1, nsp: bool = True, seed: int = 0) -> list[dict]:
     """Pretraining examples, in document order (shuffle when batching).
@@ -240,15 +241,15 @@ def create_examples(tokenized_docs: list[list[list[int]]], tokenizer: BertTokeni
     nonempty = [i for i, doc in enumerate(docs) if doc]
     if len(nonempty) < 2:
         raise ValueError(f"next sentence prediction needs at least two documents, to draw random B "
-                         f"segments from another one; got {len(nonempty)}. Pass nsp=False to train "
-                         "MLM-only, or more text")
+                         f"segments from another one; got {len(nonempty)}. Pass nsp=False (bert pretrain "
+                         "--no-nsp) to train MLM-only, or more documents")
     rng = random.Random(seed)
     return [example for position in range(len(nonempty))
             for example in _pairs_from_document(docs, position, nonempty, tokenizer, max_seq_len,
                                                 short_seq_prob, rng)]
 
 
-# %% book/07_pretraining_data.md, code cell 23
+# %% book/07_pretraining_data.md, code cell 24
 class PretrainingDataset(torch.utils.data.Dataset):
     """The examples of `create_examples`, indexable for a DataLoader."""
 
@@ -262,7 +263,7 @@ class PretrainingDataset(torch.utils.data.Dataset):
         return self.examples[index]
 
 
-# %% book/07_pretraining_data.md, code cell 24
+# %% book/07_pretraining_data.md, code cell 25
 class MaskingCollator:
     """Examples → a padded batch with fresh MLM masks: input_ids, token_type_ids, attention_mask,
     labels (-100 where nothing is predicted), and next_sentence_label when the examples have it."""

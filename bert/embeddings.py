@@ -5,14 +5,14 @@ Every line of this module is explained in book/03_embeddings.md."""
 
 __all__ = ['BertEmbeddings', 'check_token_ids']
 
-# %% book/03_embeddings.md, code cell 2
+# %% book/03_embeddings.md, code cell 3
 import torch
 from torch import nn
 
 from bert.config import BertConfig
 
 
-# %% book/03_embeddings.md, code cell 3
+# %% book/03_embeddings.md, code cell 4
 class BertEmbeddings(nn.Module):
     """Token + learned position + segment embeddings, then LayerNorm and dropout."""
 
@@ -38,12 +38,13 @@ class BertEmbeddings(nn.Module):
         return self.dropout(self.LayerNorm(x))
 
 
-# %% book/03_embeddings.md, code cell 4
+# %% book/03_embeddings.md, code cell 5
 def check_token_ids(input_ids: torch.Tensor, token_type_ids: torch.Tensor | None, config: BertConfig) -> None:
     """Raise ValueError, with the fix, for ids that the embedding tables cannot look up."""
     if input_ids.dim() != 2 or input_ids.dtype not in (torch.long, torch.int):
+        hint = ": one text is a batch of one, input_ids[None]" if input_ids.dim() == 1 else ""
         raise ValueError(f"input_ids must be an integer tensor of shape (batch, seq_len), "
-                         f"got {input_ids.dtype} of shape {tuple(input_ids.shape)}")
+                         f"got {input_ids.dtype} of shape {tuple(input_ids.shape)}{hint}")
     seq_len = input_ids.shape[1]
     if seq_len > config.max_position_embeddings:
         raise ValueError(f"the input has {seq_len} tokens but the model has only "

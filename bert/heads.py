@@ -5,7 +5,7 @@ Every line of this module is explained in book/08_heads_and_losses.md."""
 
 __all__ = ['BertPredictionHeadTransform', 'BertLMPredictionHead', 'BertPreTrainingHeads', 'BertForPreTrainingOutput', 'BertForPreTraining', 'fill_mask']
 
-# %% book/08_heads_and_losses.md, code cell 2
+# %% book/08_heads_and_losses.md, code cell 3
 from dataclasses import dataclass
 
 import torch
@@ -17,7 +17,7 @@ from bert.encoder import ACTIVATION_FUNCTIONS
 from bert.model import BertModel, BertPreTrainedModel
 
 
-# %% book/08_heads_and_losses.md, code cell 3
+# %% book/08_heads_and_losses.md, code cell 4
 class BertPredictionHeadTransform(nn.Module):
     """dense -> activation -> LayerNorm, applied to each position before decoding."""
 
@@ -51,7 +51,7 @@ class BertPreTrainingHeads(nn.Module):
         self.seq_relationship = nn.Linear(config.hidden_size, 2)  # NSP: 0 = B follows A, 1 = random
 
 
-# %% book/08_heads_and_losses.md, code cell 4
+# %% book/08_heads_and_losses.md, code cell 5
 @dataclass
 class BertForPreTrainingOutput:
     loss: torch.Tensor | None  # MLM (+ NSP) loss, when labels are given
@@ -101,18 +101,21 @@ class BertForPreTraining(BertPreTrainedModel):
         return BertForPreTrainingOutput(loss, mlm_loss, nsp_loss, logits, nsp_logits, correct, count)
 
 
-# %% book/08_heads_and_losses.md, code cell 8
+# %% book/08_heads_and_losses.md, code cell 9
 @torch.no_grad()
 def fill_mask(model: BertForPreTraining, tokenizer, text: str, top_k: int = 5) -> list[list[tuple[str, float]]]:
     """For each [MASK] in `text`, the top_k (token, probability) pairs."""
+    if not 1 <= top_k <= model.config.vocab_size:
+        raise ValueError(f"top_k must be between 1 and the vocabulary size {model.config.vocab_size}, got {top_k}")
     batch = tokenizer([text])
     if batch["input_ids"].shape[1] > model.config.max_position_embeddings:
         raise ValueError(f"the text has {batch['input_ids'].shape[1]} tokens; this model reads at most "
-                         f"{model.config.max_position_embeddings}")
+                         f"{model.config.max_position_embeddings}: shorten it")
     positions = (batch["input_ids"][0] == tokenizer.mask_token_id).nonzero().flatten()
     if len(positions) == 0:
-        raise ValueError(f"the text has no {tokenizer.convert_ids_to_tokens([tokenizer.mask_token_id])[0]} "
-                         "token to fill in")
+        mask = tokenizer.convert_ids_to_tokens([tokenizer.mask_token_id])[0]
+        raise ValueError(f"the text has no {mask} token to fill in: write {mask}, in capitals, where a "
+                         "word is missing")
     model.eval()
     batch = {k: v.to(model.device) for k, v in batch.items()}
     logits = model(**batch).prediction_logits[0, positions]  # (masks, V)

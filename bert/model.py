@@ -5,9 +5,11 @@ Every line of this module is explained in book/06_bert_model.md."""
 
 __all__ = ['BertEncoder', 'BertPooler', 'BertModelOutput', 'read_weights', 'BertPreTrainedModel', 'BertModel', 'mean_pool']
 
-# %% book/06_bert_model.md, code cell 2
+# %% book/06_bert_model.md, code cell 3
 import json
 import pickle
+import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,12 +19,12 @@ from safetensors.torch import load_file, save
 from torch import nn
 
 from bert.attention import attention_bias
-from bert.config import BertConfig, atomic_write, config_to_dict, load_config
+from bert.config import BertConfig, atomic_write_files, config_to_dict, load_config
 from bert.embeddings import BertEmbeddings
 from bert.encoder import BertLayer
 
 
-# %% book/06_bert_model.md, code cell 3
+# %% book/06_bert_model.md, code cell 4
 class BertEncoder(nn.Module):
     """L encoder layers, applied in turn."""
 
@@ -54,7 +56,7 @@ class BertPooler(nn.Module):
         return self.activation(self.dense(hidden_states[:, 0]))  # (B, H)
 
 
-# %% book/06_bert_model.md, code cell 4
+# %% book/06_bert_model.md, code cell 5
 @dataclass
 class BertModelOutput:
     last_hidden_state: torch.Tensor  # (B, L, H): one vector per token
@@ -62,7 +64,7 @@ class BertModelOutput:
     attentions: tuple[torch.Tensor, ...] | None = None  # per layer: (B, heads, L, L)
 
 
-# %% book/06_bert_model.md, code cell 5
+# %% book/06_bert_model.md, code cell 6
 WEIGHTS_FILE, PICKLE_WEIGHTS_FILE, CONFIG_FILE = "model.safetensors", "pytorch_model.bin", "config.json"
 
 
@@ -77,17 +79,22 @@ def read_weights(folder: str | Path) -> dict[str, torch.Tensor]:
                              "or corrupt; save or copy it again") from None
     if (path := folder / PICKLE_WEIGHTS_FILE).exists():
         try:
-            return torch.load(path, map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError as error:
-            raise ValueError(f"refused to load {path}: it holds objects other than tensors, and unpickling "
-                             f"them could run code ({str(error).splitlines()[0]}). Convert trusted files to "
-                             "model.safetensors") from None
+            with warnings.catch_warnings():  # torch's notes on pickle protocols: the error below says more
+                warnings.simplefilter("ignore", UserWarning)
+                return torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as error:  # something other than tensors, or bytes that are no pickle
+            reason = re.search(r"(?:Trying to|Unsupported|unsupported)[^\n]*", str(error))  # torch's words
+            detail = f" ({reason.group().strip()})" if reason else ""
+            raise ValueError(f"refused to load {path}: it is not a plain file of tensors{detail}, and "
+                             "unpickling anything else could run code. Convert a file you trust to "
+                             "model.safetensors; one that should hold plain tensors is damaged: copy it again") from None
         except (EOFError, RuntimeError) as error:
-            raise ValueError(f"{path} is truncated or corrupt ({error})") from None
+            raise ValueError(f"{path} is truncated or corrupt ({str(error) or 'it ends too early'}): "
+                             "copy it again") from None
     raise FileNotFoundError(f"{folder} holds neither {WEIGHTS_FILE} nor {PICKLE_WEIGHTS_FILE}")
 
 
-# %% book/06_bert_model.md, code cell 6
+# %% book/06_bert_model.md, code cell 7
 def _names(keys, limit: int = 4) -> str:
     keys = sorted(keys)
     return ", ".join(keys[:limit]) + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
@@ -155,17 +162,17 @@ class BertPreTrainedModel(nn.Module):
         self.load_state_dict(weights, strict=False)
 
     def save_pretrained(self, path: str | Path) -> None:
-        """Write config.json and model.safetensors, each atomically, in a folder transformers can load."""
+        """Write config.json and model.safetensors, both or neither, in a folder transformers can load."""
         folder = Path(path)
         folder.mkdir(parents=True, exist_ok=True)
         tensors = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()
                    if k not in self.tied_weights}  # a tied tensor is stored once, under its owner's name
-        atomic_write(folder / WEIGHTS_FILE, save(tensors, metadata={"format": "pt"}))
         config = {**config_to_dict(self.config), "architectures": [type(self).__name__]}
-        atomic_write(folder / CONFIG_FILE, json.dumps(config, indent=2, sort_keys=True) + "\n")
+        atomic_write_files({folder / WEIGHTS_FILE: save(tensors, metadata={"format": "pt"}),
+                            folder / CONFIG_FILE: json.dumps(config, indent=2, sort_keys=True) + "\n"})
 
 
-# %% book/06_bert_model.md, code cell 7
+# %% book/06_bert_model.md, code cell 8
 class BertModel(BertPreTrainedModel):
     """The BERT encoder: embeddings, L layers and the pooler."""
 
@@ -191,7 +198,7 @@ class BertModel(BertPreTrainedModel):
         return BertModelOutput(x, pooled, attentions)
 
 
-# %% book/06_bert_model.md, code cell 12
+# %% book/06_bert_model.md, code cell 13
 def mean_pool(last_hidden_state: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
     """(B, L, H) token vectors -> (B, H) mean over the real tokens (attention_mask == 1)."""
     mask = attention_mask.unsqueeze(-1).to(last_hidden_state.dtype)  # (B, L, 1)

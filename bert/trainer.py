@@ -5,7 +5,7 @@ Every line of this module is explained in book/09_training_loop.md."""
 
 __all__ = ['TrainingConfig', 'configure_optimizer', 'learning_rate', 'save_checkpoint', 'latest_checkpoint', 'load_checkpoint', 'TrainingDiverged', 'pick_device', 'evaluate', 'train']
 
-# %% book/09_training_loop.md, code cell 2
+# %% book/09_training_loop.md, code cell 3
 import json
 import os
 import shutil
@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm import tqdm  # the terminal bar: the CLI runs this loop, not a notebook
@@ -22,7 +23,7 @@ from bert.config import atomic_write
 from bert.model import WEIGHTS_FILE
 
 
-# %% book/09_training_loop.md, code cell 3
+# %% book/09_training_loop.md, code cell 4
 @dataclass
 class TrainingConfig:
     batch_size: int = 32  # sequences per optimizer step (all micro-batches together)
@@ -47,6 +48,15 @@ class TrainingConfig:
         self.adam_betas = tuple(self.adam_betas)
         if (self.max_steps is None) == (self.minutes is None):
             raise ValueError("give exactly one of max_steps and minutes, to say when training stops")
+        for name in ("max_steps", "batch_size", "grad_accum_steps", "log_every", "keep_checkpoints"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name} must be a positive whole number, got {value!r}")
+        if self.minutes is not None and not self.minutes > 0:  # `not >`: NaN fails too
+            raise ValueError(f"minutes must be positive, got {self.minutes!r}")
+        for name in ("checkpoint_every_minutes", "checkpoint_every_steps", "eval_every_minutes"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be 0 or more, got {getattr(self, name)!r}")
         if self.batch_size % self.grad_accum_steps:
             raise ValueError(f"batch_size {self.batch_size} must be divisible by grad_accum_steps "
                              f"{self.grad_accum_steps}")
@@ -54,7 +64,7 @@ class TrainingConfig:
             raise ValueError("learning_rate must be > 0 and warmup_fraction in [0, 1)")
 
 
-# %% book/09_training_loop.md, code cell 4
+# %% book/09_training_loop.md, code cell 5
 def configure_optimizer(model: nn.Module, config: TrainingConfig) -> torch.optim.AdamW:
     """AdamW with weight decay on matrices only (biases and LayerNorm are not decayed)."""
     params = [p for p in model.parameters() if p.requires_grad]
@@ -70,7 +80,7 @@ def learning_rate(progress: float, peak: float, warmup_fraction: float) -> float
     return peak * max(0.0, 1.0 - progress) / (1.0 - warmup_fraction)
 
 
-# %% book/09_training_loop.md, code cell 6
+# %% book/09_training_loop.md, code cell 7
 STATE_FILE, OPTIMIZER_FILE = "trainer_state.json", "optimizer.safetensors"
 
 
@@ -89,16 +99,20 @@ def save_checkpoint(out_dir: Path, model, optimizer, state: dict, keep: int = 2)
     tmp = checkpoints / f"step-{state['step']:06d}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    model.save_pretrained(tmp)
-    tensors, groups = _optimizer_tensors(optimizer)
-    tensors["rng.torch"] = torch.get_rng_state()
-    if torch.cuda.is_available():
-        tensors["rng.cuda"] = torch.cuda.get_rng_state()
-    save_file(tensors, tmp / OPTIMIZER_FILE)
-    (tmp / STATE_FILE).write_text(json.dumps({**state, "param_groups": groups}, indent=1))
-    for path in tmp.iterdir():  # the data must be on disk before the rename makes it visible
-        with open(path, "rb") as f:
-            os.fsync(f.fileno())
+    try:
+        model.save_pretrained(tmp)
+        tensors, groups = _optimizer_tensors(optimizer)
+        tensors["rng.torch"] = torch.get_rng_state()
+        if torch.cuda.is_available():
+            tensors["rng.cuda"] = torch.cuda.get_rng_state()
+        save_file(tensors, tmp / OPTIMIZER_FILE)
+        (tmp / STATE_FILE).write_text(json.dumps({**state, "param_groups": groups}, indent=1))
+        for path in tmp.iterdir():  # the data must be on disk before the rename makes it visible
+            with open(path, "rb") as f:
+                os.fsync(f.fileno())
+    except BaseException:  # a full disk, Ctrl-C: leave no half-written folder (SIGKILL's is cleared on resume)
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
     for old in sorted(p for p in checkpoints.glob("step-*") if p.suffix != ".tmp")[:-keep]:
@@ -116,9 +130,13 @@ def latest_checkpoint(out_dir: Path) -> Path | None:
 def load_checkpoint(folder: Path, model, optimizer) -> dict:
     """Restore model, optimizer and RNG from a checkpoint folder; return the trainer state."""
     folder = Path(folder)
-    state = json.loads((folder / STATE_FILE).read_text())
-    model.load_weights(load_file(folder / WEIGHTS_FILE), source=str(folder))
-    tensors = load_file(folder / OPTIMIZER_FILE)
+    try:
+        state = json.loads((folder / STATE_FILE).read_text())
+        weights, tensors = load_file(folder / WEIGHTS_FILE), load_file(folder / OPTIMIZER_FILE)
+    except (OSError, ValueError, SafetensorError) as error:  # damaged on disk, or edited by hand
+        raise ValueError(f"checkpoint {folder} cannot be read ({error}); delete that folder to resume "
+                         "from the checkpoint before it") from None
+    model.load_weights(weights, source=str(folder))
     torch.set_rng_state(tensors.pop("rng.torch"))
     if "rng.cuda" in tensors and torch.cuda.is_available():
         torch.cuda.set_rng_state(tensors.pop("rng.cuda"))
@@ -131,7 +149,7 @@ def load_checkpoint(folder: Path, model, optimizer) -> dict:
     return state
 
 
-# %% book/09_training_loop.md, code cell 7
+# %% book/09_training_loop.md, code cell 8
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite."""
 
@@ -147,9 +165,17 @@ def _autocast(device: torch.device):
 
 
 def pick_device(name: str = "auto") -> torch.device:
+    """The device called `name`, tried at once so that a typo or a missing GPU fails before any work;
+    "auto" is a CUDA GPU if PyTorch sees one, else the CPU."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+        torch.empty(0, device=device)
+    except (RuntimeError, AssertionError) as error:  # AssertionError: "Torch not compiled with CUDA"
+        raise ValueError(f"cannot use device {name!r} ({str(error).splitlines()[0]}): choose cpu, auto, "
+                         "or cuda / cuda:N where PyTorch sees a GPU") from None
+    return device
 
 
 @torch.no_grad()
@@ -178,12 +204,13 @@ def evaluate(model, dataset, collator, batch_size: int = 64, sparse: bool = True
     return metrics
 
 
-# %% book/09_training_loop.md, code cell 8
+# %% book/09_training_loop.md, code cell 9
 def _batches(num_examples: int, micro_batch: int, seed: int, start: int):
     """Yield (index, example indices) for micro-batches from `start` on, reshuffling every epoch."""
     per_epoch = num_examples // micro_batch
     if per_epoch == 0:
-        raise ValueError(f"{num_examples} training examples cannot fill one micro-batch of {micro_batch}")
+        raise ValueError(f"{num_examples} training examples cannot fill one micro-batch of {micro_batch}: "
+                         "give more text or a smaller batch size")
     index = start
     while True:
         epoch, offset = divmod(index, per_epoch)
@@ -205,10 +232,13 @@ def _truncate_metrics(path: Path, step: int) -> None:
         atomic_write(path, "".join(l + "\n" for l in lines))
 
 
-# %% book/09_training_loop.md, code cell 9
+# %% book/09_training_loop.md, code cell 10
 def train(model, train_set, eval_set, collator, config: TrainingConfig, out_dir: str | Path,
-          resume: bool = False, progress_bar: bool = True) -> dict:
-    """Pretrain `model` on `train_set`; write metrics.jsonl and checkpoints under out_dir."""
+          resume: bool = False, progress_bar: bool = True, eval_collator=None) -> dict:
+    """Pretrain `model` on `train_set`; write metrics.jsonl and checkpoints under out_dir.
+
+    `eval_collator` masks the held-out set (default: `collator`), so that a run that trains with
+    more masking is still evaluated on the standard 15 %."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     metrics_path = out_dir / "metrics.jsonl"
@@ -219,13 +249,17 @@ def train(model, train_set, eval_set, collator, config: TrainingConfig, out_dir:
     if resume:
         checkpoint = latest_checkpoint(out_dir)
         if checkpoint is None:
-            raise FileNotFoundError(f"--resume: no complete checkpoint under {out_dir / 'checkpoints'}")
+            raise FileNotFoundError(f"--resume: no complete checkpoint under {out_dir / 'checkpoints'}, so "
+                                    "there is nothing to continue; start the run again without --resume")
         state = load_checkpoint(checkpoint, model, optimizer)
         _truncate_metrics(metrics_path, state["step"])
         print(f"resumed from {checkpoint} (step {state['step']})")
-    else:
+    else:  # a fresh run: an earlier run's checkpoints in this folder would outrank ours
         torch.manual_seed(config.seed)
         metrics_path.unlink(missing_ok=True)
+        for old in (out_dir / "checkpoints").glob("step-*"):
+            if (old / STATE_FILE).exists() or old.suffix == ".tmp":  # ours, and nothing else
+                shutil.rmtree(old, ignore_errors=True)
     shutil.rmtree(out_dir / "checkpoints" / f"step-{state['step']:06d}.tmp", ignore_errors=True)
 
     micro_batch = config.batch_size // config.grad_accum_steps
@@ -302,7 +336,7 @@ def train(model, train_set, eval_set, collator, config: TrainingConfig, out_dir:
         if eval_set is not None and (finished or state["elapsed"] - last_eval >= config.eval_every_minutes * 60):
             last_eval = state["elapsed"]
             _append_jsonl(metrics_path, {"split": "eval", "step": state["step"], "elapsed": round(state["elapsed"], 2),
-                                         **evaluate(model, eval_set, collator, sparse=True)})
+                                         **evaluate(model, eval_set, eval_collator or collator, sparse=True)})
         due_by_time = config.checkpoint_every_minutes and \
             state["elapsed"] - last_checkpoint >= config.checkpoint_every_minutes * 60
         due_by_step = config.checkpoint_every_steps and state["step"] % config.checkpoint_every_steps == 0
