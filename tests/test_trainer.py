@@ -18,34 +18,9 @@ from bert.heads import BertForPreTraining
 from bert.tokenizer import BertTokenizer
 from bert.trainer import (TrainingConfig, TrainingDiverged, configure_optimizer, latest_checkpoint,
                           learning_rate, load_checkpoint, train)
+from conftest import WORDS
 
 BERT = str(Path(sys.executable).with_name("bert"))
-WORDS = ("river bank water stone tree city king queen music film war peace north south light dark "
-         "house school road bridge garden winter summer ocean island forest mountain").split()
-
-
-@pytest.fixture(scope="module")
-def vocabulary(tmp_path_factory) -> Path:
-    """A fixed vocabulary: learning one is not bit-reproducible, and these tests compare runs."""
-    path = tmp_path_factory.mktemp("vocab") / "vocab.txt"
-    path.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", *WORDS]) + "\n")
-    return path
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> Path:
-    """A small text file of 80 documents, each a few sentences of a repeated vocabulary."""
-    g = torch.Generator().manual_seed(0)
-    docs = []
-    for _ in range(80):
-        sentences = []
-        for _ in range(4):
-            words = [WORDS[i] for i in torch.randint(len(WORDS), (8,), generator=g)]
-            sentences.append(" ".join(words).capitalize() + ".")
-        docs.append(" ".join(sentences))
-    path = tmp_path_factory.mktemp("corpus") / "corpus.txt"
-    path.write_text("\n\n".join(docs) + "\n")
-    return path
 
 
 @pytest.fixture(scope="module")

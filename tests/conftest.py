@@ -1,0 +1,28 @@
+"""Fixtures shared by the tests that train: a fixed vocabulary and a small synthetic corpus."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+WORDS = ("river bank water stone tree city king queen music film war peace north south light dark "
+         "house school road bridge garden winter summer ocean island forest mountain").split()
+
+
+@pytest.fixture(scope="session")
+def vocabulary(tmp_path_factory) -> Path:
+    """A fixed vocabulary: learning one is not bit-reproducible, and tests compare runs."""
+    path = tmp_path_factory.mktemp("vocab") / "vocab.txt"
+    path.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", *WORDS]) + "\n")
+    return path
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory) -> Path:
+    """80 documents of four 8-word sentences: enough for NSP pairs in training and held-out splits."""
+    g = torch.Generator().manual_seed(0)
+    docs = [" ".join(" ".join(WORDS[i] for i in torch.randint(len(WORDS), (8,), generator=g)).capitalize() + "."
+                     for _ in range(4)) for _ in range(80)]
+    path = tmp_path_factory.mktemp("corpus") / "corpus.txt"
+    path.write_text("\n\n".join(docs) + "\n")
+    return path
