@@ -9,7 +9,7 @@ __all__ = ['ACTIVATIONS', 'BertConfig', 'validate', 'PRESETS', 'preset', 'parame
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 
@@ -35,13 +35,21 @@ class BertConfig:
     pad_token_id: int = 0
     initializer_range: float = 0.02  # std of the normal initialisation
     pre_layer_norm: bool = False  # LayerNorm before each sub-layer (chapter 5); not in transformers
+    # for a classifier (chapter 11): its label names, and the dropout before its head (None = hidden's)
+    id2label: dict[int, str] = field(default_factory=lambda: {0: "LABEL_0", 1: "LABEL_1"})
+    classifier_dropout: float | None = None
 
     def __post_init__(self):
+        self.id2label = {int(i): str(name) for i, name in self.id2label.items()}  # JSON keys are strings
         validate(self)
 
     @property
     def head_size(self) -> int:
         return self.hidden_size // self.num_attention_heads
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.id2label)
 
 
 # %% book/01_from_transformers_to_bert.md, code cell 6
@@ -60,9 +68,11 @@ def validate(config: BertConfig) -> None:
             f"hidden_size {config.hidden_size} is not divisible by num_attention_heads "
             f"{config.num_attention_heads}: each head gets hidden_size / heads dimensions, so pick "
             f"a head count that divides it (e.g. {config.hidden_size // 64 or 1} heads of size 64)")
-    for name in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
-        if not 0.0 <= getattr(config, name) < 1.0:
+    for name in ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout"):
+        if getattr(config, name) is not None and not 0.0 <= getattr(config, name) < 1.0:
             raise ValueError(f"BertConfig.{name} must be in [0, 1), got {getattr(config, name)!r}")
+    if sorted(config.id2label) != list(range(len(config.id2label))) or not config.id2label:
+        raise ValueError(f"id2label must number the labels 0, 1, 2, ... with no gaps, got {config.id2label}")
     if config.hidden_act not in ACTIVATIONS:
         raise ValueError(f"hidden_act {config.hidden_act!r} is not supported; choose one of {ACTIVATIONS}")
     if not 0 <= config.pad_token_id < config.vocab_size:
@@ -142,7 +152,8 @@ def atomic_write_files(files: dict) -> None:
 
 
 def config_to_dict(config: BertConfig) -> dict:
-    return {"model_type": "bert", **asdict(config)}
+    label2id = {name: i for i, name in config.id2label.items()}  # transformers keeps both directions
+    return {"model_type": "bert", **asdict(config), "label2id": label2id}
 
 
 def config_from_dict(values: dict) -> BertConfig:
