@@ -14,13 +14,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 
 from bert.config import atomic_write, preset
 from bert.data import (MaskingCollator, PretrainingDataset, create_examples, load_documents,
                        split_documents, tokenize_documents)
 from bert.heads import BertForPreTraining
 from bert.tokenizer import BertTokenizer, train_wordpiece
-from bert.trainer import TrainingConfig, evaluate, pick_device, train
+from bert.trainer import TrainingConfig, evaluate, init_distributed, pick_device, rank_and_world, train
 
 
 # %% book/10_pretraining_tiny_bert.md, code cell 4
@@ -40,7 +41,8 @@ class PretrainingRun:
     sparse: bool = True  # decode only the masked positions
     pre_layer_norm: bool = False
     learning_rate: float = 1e-3
-    batch_size: int = 16
+    batch_size: int = 16  # sequences per step, over all processes when torchrun starts several
+    grad_accum_steps: int = 1  # micro-batches per step and process
     warmup_fraction: float = 0.06
     eval_fraction: float = 0.02
     seed: int = 0
@@ -50,7 +52,8 @@ class PretrainingRun:
     log_every: int = 10
 
     def training_config(self) -> TrainingConfig:
-        return TrainingConfig(batch_size=self.batch_size, learning_rate=self.learning_rate,
+        return TrainingConfig(batch_size=self.batch_size, grad_accum_steps=self.grad_accum_steps,
+                              learning_rate=self.learning_rate,
                               warmup_fraction=self.warmup_fraction, max_steps=self.max_steps,
                               minutes=self.minutes, sparse=self.sparse, seed=self.seed,
                               checkpoint_every_minutes=self.checkpoint_every_minutes,
@@ -94,44 +97,66 @@ def prepare_data(run: PretrainingRun, tokenizer: BertTokenizer | None = None):
 
 def pretrain(run: PretrainingRun, resume: bool = False, progress_bar: bool = True) -> dict:
     """Run the whole recipe; write the model folder, metrics.jsonl and summary.json into run.out."""
+    device = init_distributed(pick_device(run.device))  # under torchrun: meet the other processes
+    try:
+        return _pretrain(run, device, resume, progress_bar)
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _pretrain(run: PretrainingRun, device: torch.device, resume: bool, progress_bar: bool) -> dict:
     out = Path(run.out)
     started = time.time()
+    rank, world_size = rank_and_world()
     if resume:
         if not (out / RUN_FILE).exists():
             raise FileNotFoundError(f"--resume: {out} holds no {RUN_FILE}; is it a `bert pretrain` run folder?")
         run = PretrainingRun(**{**json.loads((out / RUN_FILE).read_text()), "out": str(out)})
+    tokenizer = None  # the folder is made when the tokenizer is saved, once the data has loaded
+    if resume or rank > 0:
+        if rank > 0:
+            dist.barrier()  # wait for rank 0's vocabulary
         tokenizer = BertTokenizer.from_pretrained(out)
-    else:
-        tokenizer = None  # the folder is made when the tokenizer is saved, once the data has loaded
     tokenizer, train_set, eval_set, eval_pairs = prepare_data(run, tokenizer)
-    if not resume:
-        tokenizer.save_pretrained(out)
-        atomic_write(out / RUN_FILE, json.dumps(asdict(run), indent=1) + "\n")
-    print(f"{len(train_set):,} training and {len(eval_set):,} held-out sequences; "
-          f"vocabulary {tokenizer.vocab_size:,}", file=sys.stderr)
+    if rank == 0:
+        if not resume:
+            tokenizer.save_pretrained(out)
+            atomic_write(out / RUN_FILE, json.dumps(asdict(run), indent=1) + "\n")
+        if world_size > 1:
+            dist.barrier()  # the others may read it now
+        print(f"{len(train_set):,} training and {len(eval_set):,} held-out sequences; "
+              f"vocabulary {tokenizer.vocab_size:,}", file=sys.stderr)
 
     config = preset(run.preset, vocab_size=tokenizer.vocab_size, pad_token_id=tokenizer.pad_token_id,
                     pre_layer_norm=run.pre_layer_norm)
-    device = pick_device(run.device)
-    torch.manual_seed(run.seed)  # the same initial weights for the same seed
+    torch.manual_seed(run.seed)  # the same initial weights for the same seed, in every process
     model = BertForPreTraining(config).to(device)
     collator, eval_collator = MaskingCollator(tokenizer, mask_prob=run.mask_prob), MaskingCollator(tokenizer)
     state = train(model, train_set, eval_set, collator, run.training_config(), out, resume=resume,
                   progress_bar=progress_bar, eval_collator=eval_collator)
-    model.save_pretrained(out)
-
-    final = evaluate(model, eval_set, eval_collator)
-    if eval_pairs is not None:
-        final["nsp_accuracy"] = evaluate(model, eval_pairs, eval_collator)["nsp_accuracy"]
-        labels = [example["next_sentence_label"] for example in eval_pairs]
-        final["nsp_majority_baseline"] = max(labels.count(0), labels.count(1)) / len(labels)
-    summary = {"command": "bert " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("bert") else None,
-               "run": asdict(run), "parameters": sum(p.numel() for p in model.parameters()),
-               "steps": state["step"], "training_seconds": round(state["elapsed"], 1),
-               "wall_seconds_this_session": round(time.time() - started, 1),
-               "tokens_per_second": round(state["tokens"] / max(state["train_seconds"], 1e-9)),
-               "held_out": final,
-               "unigram_baseline_accuracy": unigram_accuracy(train_set, eval_set, eval_collator),
-               "device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads()}
-    atomic_write(out / SUMMARY_FILE, json.dumps(summary, indent=1) + "\n")
+    summary = None
+    if rank == 0:
+        model.save_pretrained(out)
+        final = evaluate(model, eval_set, eval_collator)
+        if eval_pairs is not None:
+            final["nsp_accuracy"] = evaluate(model, eval_pairs, eval_collator)["nsp_accuracy"]
+            labels = [example["next_sentence_label"] for example in eval_pairs]
+            final["nsp_majority_baseline"] = max(labels.count(0), labels.count(1)) / len(labels)
+        summary = {"command": "bert " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("bert") else None,
+                   "run": asdict(run), "parameters": sum(p.numel() for p in model.parameters()),
+                   "steps": state["step"], "training_seconds": round(state["elapsed"], 1),
+                   "wall_seconds_this_session": round(time.time() - started, 1),
+                   "tokens_per_second": round(state["tokens"] / max(state["train_seconds"], 1e-9)),
+                   "held_out": final,
+                   "unigram_baseline_accuracy": unigram_accuracy(train_set, eval_set, eval_collator),
+                   "device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
+                   "processes": world_size}
+        if "replica_max_abs_diff" in state:
+            summary["replica_max_abs_diff"] = state["replica_max_abs_diff"]
+        atomic_write(out / SUMMARY_FILE, json.dumps(summary, indent=1) + "\n")
+    if world_size > 1:  # every process returns rank 0's summary
+        shared = [summary]
+        dist.broadcast_object_list(shared, src=0)
+        summary = shared[0]
     return summary

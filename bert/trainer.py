@@ -3,20 +3,27 @@
 
 Every line of this module is explained in book/09_training_loop.md."""
 
-__all__ = ['TrainingConfig', 'configure_optimizer', 'learning_rate', 'save_checkpoint', 'latest_checkpoint', 'load_checkpoint', 'TrainingDiverged', 'pick_device', 'evaluate', 'train']
+__all__ = ['TrainingConfig', 'configure_optimizer', 'learning_rate', 'save_checkpoint', 'latest_checkpoint', 'load_checkpoint', 'TrainingDiverged', 'pick_device', 'evaluate', 'init_distributed', 'rank_and_world', 'is_main_process', 'train']
 
 # %% book/09_training_loop.md, code cell 3
 import json
+import math
 import os
 import shutil
 import time
+import zlib
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
+from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
+import torch.distributed as dist
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm  # the terminal bar: the CLI runs this loop, not a notebook
 
 from bert.config import atomic_write
@@ -26,8 +33,8 @@ from bert.model import WEIGHTS_FILE
 # %% book/09_training_loop.md, code cell 4
 @dataclass
 class TrainingConfig:
-    batch_size: int = 32  # sequences per optimizer step (all micro-batches together)
-    grad_accum_steps: int = 1  # micro-batches per step; each holds batch_size / grad_accum_steps
+    batch_size: int = 32  # sequences per optimizer step (all micro-batches of all processes together)
+    grad_accum_steps: int = 1  # micro-batches per step and process, of batch_size / (this * processes)
     learning_rate: float = 1e-3  # peak, reached at the end of warm-up
     warmup_fraction: float = 0.06  # of the steps, or of the time budget
     weight_decay: float = 0.01
@@ -233,41 +240,144 @@ def _truncate_metrics(path: Path, step: int) -> None:
 
 
 # %% book/09_training_loop.md, code cell 10
+def init_distributed(device: torch.device) -> torch.device:
+    """Join the other processes when torchrun started several (WORLD_SIZE > 1), and return this
+    process's device: cuda:LOCAL_RANK on GPUs (NCCL), the CPU otherwise (gloo). Alone: `device`."""
+    if int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        return device
+    if device.type == "cuda":  # one GPU per process
+        device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():  # meets the others at MASTER_ADDR:MASTER_PORT, set by torchrun
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo",
+                                timeout=timedelta(hours=1))  # data preparation runs between two meetings
+    return device
+
+
+def rank_and_world() -> tuple[int, int]:
+    """(this process's rank, number of processes); (0, 1) for a process alone."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def is_main_process() -> bool:
+    """Rank 0 writes the files and the logs, for all."""
+    return rank_and_world()[0] == 0
+
+
+# %% book/09_training_loop.md, code cell 11
+def _all_sum(values: list[float], device: torch.device) -> list[float]:
+    """Each value summed over all processes."""
+    if rank_and_world()[1] == 1:
+        return values
+    totals = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(totals)
+    return totals.tolist()
+
+
+def _from_main(value: float, device: torch.device) -> float:
+    """Rank 0's value, on every process."""
+    if rank_and_world()[1] == 1:
+        return value
+    tensor = torch.tensor([value], dtype=torch.float64, device=device)
+    dist.broadcast(tensor, src=0)
+    return tensor.item()
+
+
+def _check_same_data(train_set) -> None:
+    """Raise on every process if the processes do not hold the same training examples."""
+    n = len(train_set)
+    probe = [n, *([list(map(int, train_set[i]["input_ids"])) for i in (0, n // 2, n - 1)] if n else [])]
+    fingerprints = [None] * rank_and_world()[1]
+    dist.all_gather_object(fingerprints, zlib.crc32(json.dumps(probe).encode()))
+    if len(set(fingerprints)) > 1:
+        raise ValueError("the processes prepared different training data (a different vocabulary or "
+                         "corpus?): every process must build the same examples in the same order")
+
+
+class _OutputAsDict(nn.Module):
+    """`model` with its output as a dict. To skip parameters that get no gradient, DDP must see the
+    tensors of the output, and it looks into dicts, lists and tuples, not into dataclasses."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, **batch) -> dict:
+        return vars(self.model(**batch))
+
+
+def _replica_difference(model: nn.Module) -> float:
+    """The largest difference between two processes' copies of any weight (0.0: identical)."""
+    largest = 0.0
+    for p in model.parameters():
+        high, low = p.detach().clone(), p.detach().clone()
+        dist.all_reduce(high, op=dist.ReduceOp.MAX)
+        dist.all_reduce(low, op=dist.ReduceOp.MIN)
+        largest = max(largest, (high - low).max().item())
+    return largest
+
+
+# %% book/09_training_loop.md, code cell 12
 def train(model, train_set, eval_set, collator, config: TrainingConfig, out_dir: str | Path,
           resume: bool = False, progress_bar: bool = True, eval_collator=None) -> dict:
     """Pretrain `model` on `train_set`; write metrics.jsonl and checkpoints under out_dir.
 
     `eval_collator` masks the held-out set (default: `collator`), so that a run that trains with
-    more masking is still evaluated on the standard 15 %."""
+    more masking is still evaluated on the standard 15 %. Under torchrun, every process calls this
+    with the same arguments (after `init_distributed`); rank 0 writes the files."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     metrics_path = out_dir / "metrics.jsonl"
     device = model.device
+    rank, world_size = rank_and_world()
+    main = rank == 0
+    micro_batches_per_step = config.grad_accum_steps * world_size
+    if config.batch_size % micro_batches_per_step:
+        raise ValueError(f"batch_size {config.batch_size} must be divisible by grad_accum_steps "
+                         f"{config.grad_accum_steps} x {world_size} processes")
+    micro_batch = config.batch_size // micro_batches_per_step
     optimizer = configure_optimizer(model, config)
     state = {"step": 0, "micro_batches": 0, "elapsed": 0.0, "train_seconds": 0.0, "tokens": 0,
-             "config": asdict(config)}
+             "micro_batch_size": micro_batch, "config": asdict(config)}
     if resume:
         checkpoint = latest_checkpoint(out_dir)
         if checkpoint is None:
             raise FileNotFoundError(f"--resume: no complete checkpoint under {out_dir / 'checkpoints'}, so "
                                     "there is nothing to continue; start the run again without --resume")
-        state = load_checkpoint(checkpoint, model, optimizer)
-        _truncate_metrics(metrics_path, state["step"])
-        print(f"resumed from {checkpoint} (step {state['step']})")
+        state = load_checkpoint(checkpoint, model, optimizer)  # every process loads the same one
+        if state.setdefault("micro_batch_size", micro_batch) != micro_batch:
+            raise ValueError(f"{checkpoint} was trained on micro-batches of {state['micro_batch_size']} "
+                             f"sequences, this run would cut {micro_batch}: resume with the same number "
+                             "of processes, so that the rest of the run sees the same data")
+        if main:
+            _truncate_metrics(metrics_path, state["step"])
+            print(f"resumed from {checkpoint} (step {state['step']})")
     else:  # a fresh run: an earlier run's checkpoints in this folder would outrank ours
         torch.manual_seed(config.seed)
-        metrics_path.unlink(missing_ok=True)
-        for old in (out_dir / "checkpoints").glob("step-*"):
-            if (old / STATE_FILE).exists() or old.suffix == ".tmp":  # ours, and nothing else
-                shutil.rmtree(old, ignore_errors=True)
-    shutil.rmtree(out_dir / "checkpoints" / f"step-{state['step']:06d}.tmp", ignore_errors=True)
+        if main:
+            metrics_path.unlink(missing_ok=True)
+            for old in (out_dir / "checkpoints").glob("step-*"):
+                if (old / STATE_FILE).exists() or old.suffix == ".tmp":  # ours, and nothing else
+                    shutil.rmtree(old, ignore_errors=True)
+    if main:
+        shutil.rmtree(out_dir / "checkpoints" / f"step-{state['step']:06d}.tmp", ignore_errors=True)
 
-    micro_batch = config.batch_size // config.grad_accum_steps
+    forward, ddp = model, None
+    if world_size > 1:
+        _check_same_data(train_set)
+        nsp = len(train_set) > 0 and "next_sentence_label" in train_set[0]
+        ddp = DistributedDataParallel(  # averages the gradients over the processes in backward
+            _OutputAsDict(model), device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=not nsp)  # without NSP, the pooler and NSP head get no gradient
+        forward = lambda **batch: SimpleNamespace(**ddp(**batch))
     batches = _batches(len(train_set), micro_batch, config.seed, state["micro_batches"])
+    mine = ((index, ids) for index, ids in batches if index % world_size == rank)
     budget = config.minutes * 60 if config.minutes else None
     total = budget if budget else config.max_steps
     bar = tqdm(total=round(total), initial=round(state["elapsed"] if budget else state["step"]),
-               unit="s" if budget else "step", disable=not progress_bar, dynamic_ncols=True)
+               unit="s" if budget else "step", disable=not (progress_bar and main), dynamic_ncols=True)
     last_checkpoint = last_eval = state["elapsed"]
     window = {"loss": 0.0, "mlm_correct": 0, "mlm_count": 0, "nsp_correct": 0, "nsp_count": 0,
               "tokens": 0, "seconds": 0.0, "steps": 0}
@@ -283,29 +393,32 @@ def train(model, train_set, eval_set, collator, config: TrainingConfig, out_dir:
         lr = learning_rate(progress(), config.learning_rate, config.warmup_fraction)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        step_tokens = 0
-        for _ in range(config.grad_accum_steps):
-            index, ids = next(batches)
+        step = dict.fromkeys(("loss", "mlm_correct", "mlm_count", "nsp_correct", "nsp_count", "tokens"), 0)
+        for micro in range(config.grad_accum_steps):
+            index, ids = next(mine)
             generator = torch.Generator().manual_seed(config.seed * 1_000_003 + index)
             batch = _to_device(collator([train_set[i] for i in ids], generator), device)
-            with _autocast(device):
-                out = model(**batch, sparse=config.sparse)
-            if not torch.isfinite(out.loss):
-                saved = latest_checkpoint(out_dir)
-                raise TrainingDiverged(
-                    f"the loss became {out.loss.item()} at step {state['step'] + 1}; training stopped. "
-                    f"The last good checkpoint is {saved or 'none (no checkpoint was written yet)'}. "
-                    "Lower the learning rate (or raise warm-up) and resume or restart.")
-            (out.loss / config.grad_accum_steps).backward()
-            window["loss"] += out.loss.item() / config.grad_accum_steps
-            window["mlm_correct"] += out.mlm_correct.item()
-            window["mlm_count"] += out.mlm_count.item()
+            torch.manual_seed(2**32 + config.seed * 1_000_003 + index)  # dropout: by micro-batch, not process
+            last = micro == config.grad_accum_steps - 1
+            with ddp.no_sync() if ddp and not last else nullcontext():  # exchange once a step
+                with _autocast(device):
+                    out = forward(**batch, sparse=config.sparse)
+                (out.loss / config.grad_accum_steps).backward()
+            step["loss"] += out.loss.item()
+            step["mlm_correct"] += out.mlm_correct.item()
+            step["mlm_count"] += out.mlm_count.item()
             if "next_sentence_label" in batch:
-                window["nsp_correct"] += (out.seq_relationship_logits.argmax(-1)
-                                          == batch["next_sentence_label"]).sum().item()
-                window["nsp_count"] += len(batch["next_sentence_label"])
-            step_tokens += int(batch["attention_mask"].sum())
-            state["micro_batches"] = index + 1
+                step["nsp_correct"] += (out.seq_relationship_logits.argmax(-1)
+                                        == batch["next_sentence_label"]).sum().item()
+                step["nsp_count"] += len(batch["next_sentence_label"])
+            step["tokens"] += int(batch["attention_mask"].sum())
+        step = dict(zip(step, _all_sum(list(step.values()), device)))  # the global batch, seen by all
+        if not math.isfinite(step["loss"]):  # before the update: the weights stay good
+            saved = latest_checkpoint(out_dir)
+            raise TrainingDiverged(
+                f"the loss became {step['loss']} at step {state['step'] + 1}; training stopped. "
+                f"The last good checkpoint is {saved or 'none (no checkpoint was written yet)'}. "
+                "Lower the learning rate (or raise warm-up) and resume or restart.")
         if config.grad_clip:
             nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         optimizer.step()
@@ -313,10 +426,13 @@ def train(model, train_set, eval_set, collator, config: TrainingConfig, out_dir:
 
         seconds = time.perf_counter() - started
         state["step"] += 1
-        state["elapsed"] = elapsed_before + time.perf_counter() - session_start  # evals, saves included
+        state["micro_batches"] += micro_batches_per_step
+        state["elapsed"] = _from_main(elapsed_before + time.perf_counter() - session_start, device)
         state["train_seconds"] += seconds
-        state["tokens"] += step_tokens
-        window["tokens"] += step_tokens
+        state["tokens"] += int(step["tokens"])
+        window["loss"] += step["loss"] / micro_batches_per_step  # the mean over the global batch
+        for key in ("mlm_correct", "mlm_count", "nsp_correct", "nsp_count", "tokens"):
+            window[key] += int(step[key])
         window["seconds"] += seconds
         window["steps"] += 1
         bar.update(round(state["elapsed"]) - bar.n if budget else 1)
@@ -326,22 +442,28 @@ def train(model, train_set, eval_set, collator, config: TrainingConfig, out_dir:
             record = {"split": "train", "step": state["step"], "elapsed": round(state["elapsed"], 2),
                       "lr": lr, "loss": window["loss"] / window["steps"],
                       "mlm_accuracy": window["mlm_correct"] / max(window["mlm_count"], 1),
-                      "tokens_per_second": window["tokens"] / window["seconds"]}
+                      "tokens_per_second": window["tokens"] / window["seconds"]}  # rank 0's seconds
             if window["nsp_count"]:
                 record["nsp_accuracy"] = window["nsp_correct"] / window["nsp_count"]
-            _append_jsonl(metrics_path, record)
+            if main:
+                _append_jsonl(metrics_path, record)
             bar.set_postfix(loss=f"{record['loss']:.3f}", acc=f"{record['mlm_accuracy']:.3f}")
             window = dict.fromkeys(window, 0)
 
         if eval_set is not None and (finished or state["elapsed"] - last_eval >= config.eval_every_minutes * 60):
             last_eval = state["elapsed"]
-            _append_jsonl(metrics_path, {"split": "eval", "step": state["step"], "elapsed": round(state["elapsed"], 2),
-                                         **evaluate(model, eval_set, eval_collator or collator, sparse=True)})
+            if main:
+                _append_jsonl(metrics_path, {"split": "eval", "step": state["step"],
+                                             "elapsed": round(state["elapsed"], 2),
+                                             **evaluate(model, eval_set, eval_collator or collator, sparse=True)})
         due_by_time = config.checkpoint_every_minutes and \
             state["elapsed"] - last_checkpoint >= config.checkpoint_every_minutes * 60
         due_by_step = config.checkpoint_every_steps and state["step"] % config.checkpoint_every_steps == 0
         if finished or due_by_time or due_by_step:
             last_checkpoint = state["elapsed"]
-            save_checkpoint(out_dir, model, optimizer, state, keep=config.keep_checkpoints)
+            if main:
+                save_checkpoint(out_dir, model, optimizer, state, keep=config.keep_checkpoints)
     bar.close()
+    if world_size > 1:  # a collective: it also holds the others until rank 0's last checkpoint is saved
+        state["replica_max_abs_diff"] = _replica_difference(model)
     return {k: v for k, v in state.items() if k != "config"}
