@@ -106,5 +106,41 @@ ablations: $(STAMP)
 	$(ABLATION) --sparse --no-nsp --no-pre-ln --lr 1e-3 --max-seq-len 64 --batch-size 16 --mask-prob 0.15 --out runs/ablations/7-plus-batch16
 	$(ABLATION) --sparse --no-nsp --no-pre-ln --lr 1e-3 --max-seq-len 64 --batch-size 16 --mask-prob 0.3 --out runs/ablations/8-plus-mask30
 
+# Chapter 11's table (runs/rt/): `bert finetune` on Rotten Tomatoes for every neural row and seed.
+# One thread per run, so `make -j2 finetune-rt` runs two at a time on two cores. A finished run
+# (its summary.json exists) is skipped; delete its folder to run it again. The learning rates below
+# are the best on dev in `make finetune-rt-grid` (runs/rt/grid/; chapter 11 prints the grid).
+FINETUNE = OMP_NUM_THREADS=1 $(BIN)/bert finetune --task rotten-tomatoes --device cpu --no-progress
+TINY_LR := 1e-3
+RANDOM_INIT_LR := 1e-3
+MINILM_LR := 5e-5
+SEEDS := 0 1 2
+RT_ROWS := minilm tiny random-init
+.PHONY: finetune-rt finetune-rt-grid
+finetune-rt: $(foreach row,$(RT_ROWS),$(foreach seed,$(SEEDS),runs/rt/$(row)/seed-$(seed)/summary.json))
+runs/rt/minilm/seed-%/summary.json: | $(STAMP)
+	$(FINETUNE) --model minilm --lr $(MINILM_LR) --epochs 2 --seed $* --out $(@D)
+runs/rt/tiny/seed-%/summary.json: | $(STAMP)
+	$(FINETUNE) --model runs/tiny --lr $(TINY_LR) --epochs 3 --seed $* --out $(@D)
+runs/rt/random-init/seed-%/summary.json: | $(STAMP)
+	$(FINETUNE) --model runs/tiny --from-scratch --lr $(RANDOM_INIT_LR) --epochs 3 --seed $* --out $(@D)
+
+GRID_LRS := 3e-4 1e-3 3e-3
+finetune-rt-grid: $(foreach lr,$(GRID_LRS),runs/rt/grid/tiny-lr$(lr)/summary.json runs/rt/grid/random-init-lr$(lr)/summary.json)
+runs/rt/grid/tiny-lr%/summary.json: | $(STAMP)
+	$(FINETUNE) --model runs/tiny --lr $* --epochs 3 --seed 0 --out $(@D)
+runs/rt/grid/random-init-lr%/summary.json: | $(STAMP)
+	$(FINETUNE) --model runs/tiny --from-scratch --lr $* --epochs 3 --seed 0 --out $(@D)
+
 clean:
 	rm -rf _build .cache .pytest_cache .hypothesis
+
+# --- speed, outside the book build: chapter 13 reads bench/results/*.json ---------------------
+
+# Ours against transformers: a pretraining step of BERT-mini and BERT-small (sparse and dense MLM
+# head), and MiniLM inference. Contenders take turns; medians, ratios and MFU go to bench/results/.
+.PHONY: bench
+bench: $(STAMP)
+	$(BIN)/python bench/train_throughput.py --preset mini --out bench/results/train_throughput-mini.json
+	$(BIN)/python bench/train_throughput.py --preset small --warmup 1 --steps 5 --out bench/results/train_throughput-small.json
+	$(BIN)/python bench/inference.py --out bench/results/inference.json

@@ -11,5 +11,9 @@
     bert.heads        book/08_heads_and_losses.md
     bert.trainer      book/09_training_loop.md
     bert.pretrain     book/10_pretraining_tiny_bert.md
+    bert.finetune     book/11_fine_tuning.md
+    bert.inspection   book/12_looking_inside.md
+    bert.speed        book/13_making_it_fast.md
+    bert.scaling      book/14_scaling_out.md
     bert.cli          book/cli.md
 """

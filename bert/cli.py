@@ -3,7 +3,7 @@
 
 Every line of this module is explained in book/cli.md."""
 
-__all__ = ['USER_ERRORS', 'cmd_presets', 'cmd_pretrain', 'cmd_fill_mask', 'build_parser', 'main']
+__all__ = ['USER_ERRORS', 'cmd_presets', 'cmd_pretrain', 'cmd_fill_mask', 'cmd_finetune', 'cmd_predict', 'cmd_embed', 'build_parser', 'main']
 
 # %% book/cli.md, code cell 3
 import argparse
@@ -63,7 +63,8 @@ def cmd_pretrain(args) -> None:
                          max_steps=args.max_steps, vocab_size=args.vocab_size, max_seq_len=args.max_seq_len,
                          mask_prob=args.mask_prob,
                          nsp=args.nsp, sparse=args.sparse, pre_layer_norm=args.pre_ln,
-                         learning_rate=args.lr, batch_size=args.batch_size, seed=args.seed, device=args.device,
+                         learning_rate=args.lr, batch_size=args.batch_size,
+                         grad_accum_steps=args.grad_accum_steps, seed=args.seed, device=args.device,
                          checkpoint_every_minutes=args.checkpoint_every_minutes,
                          checkpoint_every_steps=args.checkpoint_every_steps, log_every=args.log_every)
     if not args.resume:
@@ -76,6 +77,8 @@ def cmd_pretrain(args) -> None:
             raise ValueError(f"--mask-prob is a fraction of the tokens, between 0 and 1, got {args.mask_prob}")
         pick_device(args.device)
     summary = pretrain(run, resume=args.resume, progress_bar=not args.no_progress)
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun every process returns; one reports
+        return
     held_out = summary["held_out"]
     print(f"held-out MLM accuracy {held_out['mlm_accuracy']:.1%} (unigram baseline "
           f"{summary['unigram_baseline_accuracy']:.1%}) after {summary['steps']} steps; "
@@ -131,7 +134,11 @@ def _add_pretrain_parser(commands) -> None:
                    help="LayerNorm before each sub-layer instead of after (not loadable as a "
                         "transformers BertModel)")
     p.add_argument("--lr", type=float, default=defaults.learning_rate, help="peak learning rate (default: %(default)s)")
-    p.add_argument("--batch-size", type=int, default=defaults.batch_size, help="sequences per step (default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=defaults.batch_size,
+                   help="sequences per optimizer step, over all processes (default: %(default)s)")
+    p.add_argument("--grad-accum-steps", type=int, default=defaults.grad_accum_steps,
+                   help="micro-batches per process and step: with fewer processes, raise it to keep the "
+                        "same --batch-size in memory (default: %(default)s)")
     p.add_argument("--max-seq-len", type=int, default=defaults.max_seq_len, help="tokens per sequence (default: %(default)s)")
     p.add_argument("--mask-prob", type=float, default=defaults.mask_prob,
                    help="fraction of tokens masked in training batches; evaluation always uses 0.15 "
@@ -156,6 +163,127 @@ def _add_pretrain_parser(commands) -> None:
 
 
 # %% book/cli.md, code cell 7
+def cmd_finetune(args) -> None:
+    from bert.finetune import FinetuneRun, finetune
+
+    _check_out_folder(Path(args.out))
+    run = FinetuneRun(model=args.model, out=args.out, task=args.task, text_column=args.text_column,
+                      label_column=args.label_column, from_scratch=args.from_scratch, epochs=args.epochs,
+                      learning_rate=args.lr, batch_size=args.batch_size, max_length=args.max_length,
+                      eval_every=args.eval_every, seed=args.seed, split_seed=args.split_seed, device=args.device)
+    pick_device(args.device)
+    summary = finetune(run, progress_bar=not args.no_progress)
+    print(f"test accuracy {summary['test_accuracy']:.1%} (majority label {summary['majority_baseline']:.1%}; "
+          f"best dev accuracy {summary['dev_accuracy']:.1%} at step {summary['best_step']}); "
+          f"model, metrics and summary.json in {args.out}")
+
+
+def _texts(args) -> list[str]:
+    texts = list(args.text)
+    if args.file:
+        try:
+            texts += Path(args.file).read_text(encoding="utf-8").splitlines()
+        except UnicodeDecodeError:
+            raise ValueError(f"{args.file} is not UTF-8 text: save it as UTF-8 and try again") from None
+    if not texts:
+        raise ValueError("no text given: write it after the options, or pass --file with one text per line")
+    return texts
+
+
+def cmd_predict(args) -> None:
+    from bert.finetune import BertForSequenceClassification, predict_proba
+    from bert.tokenizer import BertTokenizer
+
+    texts = _texts(args)
+    model = BertForSequenceClassification.from_pretrained(args.model)
+    probabilities = predict_proba(model, BertTokenizer.from_pretrained(args.model), texts, truncate=args.truncate)
+    names = model.config.id2label
+    for text, row in zip(texts, probabilities):
+        p, label = row.max(-1)
+        print(f"{names[label.item()]}\t{p.item():.2f}\t{text}")
+
+
+def cmd_embed(args) -> None:
+    import io
+    import numpy as np
+    from bert.config import atomic_write
+    from bert.finetune import embed, model_folder
+    from bert.model import BertModel
+    from bert.tokenizer import BertTokenizer
+
+    texts = _texts(args)
+    if args.out and not args.out.endswith(".npy"):
+        raise ValueError(f"--out {args.out}: vectors are saved as a NumPy file; give a name ending in .npy")
+    folder = model_folder(args.model)
+    model = BertModel.from_pretrained(folder)
+    vectors = embed(model, BertTokenizer.from_pretrained(folder), texts, pooling=args.pooling,
+                    normalize=not args.no_normalize, truncate=args.truncate)
+    if args.out:
+        buffer = io.BytesIO()
+        np.save(buffer, vectors.numpy())
+        atomic_write(args.out, buffer.getvalue())
+        print(f"{len(texts)} vectors of size {vectors.shape[1]} in {args.out}")
+        return
+    for text, vector in zip(texts, vectors.tolist()):
+        print(f"{text}\t" + " ".join(f"{v:.4f}" for v in vector))
+
+
+# %% book/cli.md, code cell 8
+def _add_finetune_parser(commands) -> None:
+    from bert.finetune import TASKS, FinetuneRun
+
+    defaults = FinetuneRun(model="", out="")
+    p = commands.add_parser(
+        "finetune", help="fine-tune a BERT folder as a sentence classifier (chapter 11)",
+        description="Fine-tune any BERT folder (bert pretrain's, MiniLM, a transformers checkpoint) on "
+                    "labelled sentences with a fixed train/dev/test split; keep the model that is best on "
+                    "dev and report its test accuracy. Example: "
+                    "bert finetune --model runs/tiny --task rotten-tomatoes --out runs/rt")
+    p.add_argument("--model", required=True, help="the BERT folder to start from (its encoder and vocabulary); "
+                                                   "'minilm' is the all-MiniLM-L6-v2 folder that ships offline")
+    p.add_argument("--task", "--data", dest="task", default=defaults.task,
+                   help=f"{' or '.join(TASKS)} (shipped), a local .csv file with text and label columns, "
+                        "or a Hugging Face dataset name when online (default: %(default)s)")
+    p.add_argument("--out", required=True, help="folder for the fine-tuned model, metrics and test predictions")
+    p.add_argument("--text-column", default=defaults.text_column, help="CSV column with the text (default: %(default)s)")
+    p.add_argument("--label-column", default=defaults.label_column, help="CSV column with the label (default: %(default)s)")
+    p.add_argument("--from-scratch", action="store_true",
+                   help="use the model's architecture and vocabulary but random weights (the baseline "
+                        "that shows what pretraining is worth)")
+    p.add_argument("--epochs", type=int, default=defaults.epochs, help="passes over the training set (default: %(default)s)")
+    p.add_argument("--lr", type=float, default=defaults.learning_rate, help="peak learning rate (default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=defaults.batch_size, help="(default: %(default)s)")
+    p.add_argument("--max-length", type=int, default=defaults.max_length,
+                   help="tokens per text; longer texts are cut (default: %(default)s)")
+    p.add_argument("--eval-every", type=int, default=defaults.eval_every,
+                   help="steps between dev evaluations (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=defaults.seed, help="head initialisation, batch order, dropout (default: %(default)s)")
+    p.add_argument("--split-seed", type=int, default=defaults.split_seed,
+                   help="the train/dev/test split; keep it to compare runs (default: %(default)s)")
+    p.add_argument("--device", default=defaults.device, help="cpu, cuda, or auto (default: %(default)s)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
+    p.set_defaults(run=cmd_finetune)
+
+    for name, helptext, run in (
+            ("predict", "label texts with a fine-tuned classifier", cmd_predict),
+            ("embed", "sentence vectors from any BERT folder", cmd_embed)):
+        c = commands.add_parser(name, help=helptext, description=helptext + '. Example: bert ' + name +
+                                ' --model ' + ("runs/rt" if name == "predict" else "runs/tiny") + ' "a gorgeous, witty film"')
+        c.add_argument("--model", required=True, help="a model folder written by bert finetune" if name == "predict"
+                       else "a model folder, or 'minilm' for the all-MiniLM-L6-v2 that ships offline")
+        c.add_argument("text", nargs="*", help="one or more texts")
+        c.add_argument("--file", help="also read texts from this file, one per line")
+        c.add_argument("--truncate", action="store_true", help="cut texts longer than the model reads, "
+                                                               "instead of stopping with an error")
+        c.set_defaults(run=run)
+        if name == "embed":
+            c.add_argument("--pooling", choices=("mean", "cls"), default="mean",
+                           help="average the token vectors, or take [CLS]'s (default: %(default)s)")
+            c.add_argument("--no-normalize", action="store_true", help="keep the vectors' length (default: unit length)")
+            c.add_argument("--out", help="save the vectors to this .npy file instead of printing them")
+
+
+# %% book/cli.md, code cell 9
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bert",
@@ -170,6 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="vocabulary size to count the embeddings with (default: 30522)")
     sizes.set_defaults(run=cmd_presets)
     _add_pretrain_parser(commands)
+    _add_finetune_parser(commands)
     for command in commands.choices.values():  # `bert pretrain ... --debug` works too
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                              help="show the full traceback on errors")

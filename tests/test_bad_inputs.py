@@ -18,6 +18,7 @@ them, through the command; the API-level tests are:
                      folder that is not a run
 """
 
+import csv
 import errno
 import importlib.util
 import json
@@ -37,6 +38,7 @@ import bert.pretrain
 import bert.trainer
 from bert.cli import main
 from bert.config import preset
+from bert.finetune import BertForSequenceClassification
 from bert.heads import BertForPreTraining
 from bert.tokenizer import DATA_PACKAGES, BertTokenizer
 from bert.trainer import TrainingConfig, configure_optimizer, latest_checkpoint, load_checkpoint, save_checkpoint
@@ -298,7 +300,9 @@ def test_cuda_on_a_machine_without_a_gpu(capsys, tmp_path, corpus, vocabulary):
 
 @pytest.mark.parametrize("argv, fragment", [
     (["pretrain", "--out", "run", "--preset", "huge", "--max-steps", "4"], "invalid choice: 'huge'"),
-    (["finetune", "--task", "sst2"], "invalid choice: 'finetune'"),
+    (["finetune", "--task", "sst2"], "the following arguments are required: --model, --out"),
+    (["evaluate", "--model", "runs/rt"], "invalid choice: 'evaluate'"),
+    (["embed", "--model", "minilm", "--pooling", "max", "a"], "invalid choice: 'max'"),
     (["pretrain", "--out", "run", "--max-steps", "ten"], "invalid int value: 'ten'"),
     (["pretrain", "--out", "run", "--max-steps", "4", "--epochs", "3"], "unrecognized arguments: --epochs 3"),
     (["fill-mask", "the [MASK] ."], "the following arguments are required: --model"),
@@ -665,6 +669,170 @@ def test_fill_mask_truncated_weights(capsys, model_copy):
     (model_copy / "model.safetensors").write_bytes(data[: len(data) // 3])
     assert_user_error(*run_cli(capsys, "fill-mask", "--model", model_copy, "the [MASK] ."),
                       "is not a readable safetensors file", "truncated or corrupt", command="fill-mask")
+
+
+# --- fine-tuning, prediction and embeddings (Part III) ------------------------------------------------
+
+
+def write_csv(path: Path, header: list[str], rows: list[list[str]], encoding: str = "utf-8") -> Path:
+    with open(path, "w", newline="", encoding=encoding) as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def labelled_rows(n: int = 40) -> list[list[str]]:
+    return [[f"river {WORDS[i % len(WORDS)]} light" if i % 2 else f"dark {WORDS[i % len(WORDS)]} stone",
+             "pos" if i % 2 else "neg"] for i in range(n)]
+
+
+def finetune_args(model: Path, task, out: Path, *extra) -> list:
+    return ["finetune", "--model", model, "--task", task, "--out", out, "--epochs", "1", "--batch-size", "8",
+            "--no-progress", "--device", "cpu", *extra]
+
+
+@pytest.mark.parametrize("header, rows, extra, fragments", [
+    (["review", "label"], labelled_rows(), [], ["has no column 'text' (its columns: review, label)", "--text-column"]),
+    (["text", "sentiment"], labelled_rows(), [], ["has no column 'label' (its columns: text, sentiment)",
+                                                  "--label-column"]),
+    (["text", "label"], labelled_rows()[:3] + [["  ", "pos"], ["", "neg"]], [], ["empty 'text' on line 5, 6",
+                                                                                "fill in or delete those rows"]),
+    (["text", "label"], labelled_rows()[:4] + [["a river", ""]], [], ["no 'label' on line 6", "every row needs a label"]),
+    (["text", "label"], [[f"river {w}", "pos"] for w in WORDS], [], ["1 distinct label(s)", "at least two"]),
+    (["text", "label"], [], [], ["0 distinct label(s)"]),
+    (["text", "label"], labelled_rows(4), [], ["4 examples are too few to split"]),
+])
+def test_finetune_bad_csv(capsys, tmp_path, model_folder, header, rows, extra, fragments):
+    task = write_csv(tmp_path / "task.csv", header, rows)
+    out = tmp_path / "run"
+    assert_user_error(*run_cli(capsys, *finetune_args(model_folder, task, out, *extra)), *fragments,
+                      command="finetune")
+    assert_nothing_written(out)
+
+
+def test_finetune_csv_that_is_not_utf8(capsys, tmp_path, model_folder):
+    task = write_csv(tmp_path / "task.csv", ["text", "label"], [["café crème", "pos"], ["déjà vu", "neg"]] * 10,
+                     encoding="latin-1")
+    out = tmp_path / "run"
+    assert_user_error(*run_cli(capsys, *finetune_args(model_folder, task, out)), "is not UTF-8 text",
+                      "save it as UTF-8", command="finetune")
+    assert_nothing_written(out)
+
+
+def test_finetune_csv_that_does_not_exist(capsys, tmp_path, model_folder):
+    out = tmp_path / "run"
+    assert_user_error(*run_cli(capsys, *finetune_args(model_folder, tmp_path / "missing.csv", out)),
+                      "no file", "rotten-tomatoes", command="finetune")
+    assert_nothing_written(out)
+
+
+def test_finetune_unknown_task_while_offline(capsys, tmp_path, model_folder, monkeypatch):
+    for name, value in OFFLINE.items():
+        monkeypatch.setenv(name, value)
+    out = tmp_path / "run"
+    assert_user_error(*run_cli(capsys, *finetune_args(model_folder, "someone/no-such-dataset", out)),
+                      "unknown task 'someone/no-such-dataset'", "rotten-tomatoes, wiki-topics", "a local .csv file",
+                      command="finetune")
+    assert_nothing_written(out)
+
+
+@pytest.mark.parametrize("extra, fragments", [
+    (["--epochs", "0"], ["epochs must be a positive whole number, got 0"]),
+    (["--lr", "-1"], ["learning_rate must be > 0"]),
+    (["--max-length", "0"], ["max_length must be a positive whole number"]),
+    (["--device", "tpu"], ["cannot use device 'tpu'"]),
+])
+def test_finetune_bad_flags(capsys, tmp_path, model_folder, extra, fragments):
+    task = write_csv(tmp_path / "task.csv", ["text", "label"], labelled_rows())
+    out = tmp_path / "run"
+    assert_user_error(*run_cli(capsys, *finetune_args(model_folder, task, out, *extra)), *fragments,
+                      command="finetune")
+    assert_nothing_written(out)
+
+
+def test_finetune_from_a_folder_that_is_not_a_model(capsys, tmp_path):
+    task = write_csv(tmp_path / "task.csv", ["text", "label"], labelled_rows())
+    (tmp_path / "empty").mkdir()
+    out = tmp_path / "run"
+    assert_user_error(*run_cli(capsys, *finetune_args(tmp_path / "empty", task, out)), "no tokenizer.json or vocab.txt",
+                      command="finetune")
+    assert_nothing_written(out)
+
+
+def test_finetune_nan_loss_saves_no_model(capsys, tmp_path, model_folder, monkeypatch):
+    task = write_csv(tmp_path / "task.csv", ["text", "label"], labelled_rows())
+    real_forward = BertForSequenceClassification.forward
+
+    def nan_forward(self, *args, **kwargs):
+        out = real_forward(self, *args, **kwargs)
+        if self.training:
+            out.loss = out.loss * float("nan")
+        return out
+
+    monkeypatch.setattr(BertForSequenceClassification, "forward", nan_forward)
+    out = tmp_path / "run"
+    assert_user_error(*run_cli(capsys, *finetune_args(model_folder, task, out)), "the loss became nan at step 1",
+                      "no model was saved", "Lower --lr", command="finetune")
+    assert not (out / "model.safetensors").exists() and not (out / "summary.json").exists()
+
+
+def test_labels_outside_the_head(model_folder):
+    model = BertForSequenceClassification.from_encoder(model_folder, ["neg", "pos"])
+    ids = torch.tensor([[2, 7, 3]])
+    with pytest.raises(ValueError, match=r"labels must lie in 0..1 \(this head has 2 outputs: \['neg', 'pos'\]\); got 2..2"):
+        model(ids, labels=torch.tensor([2]))
+    with pytest.raises(ValueError, match="got -1..-1"):
+        model(ids, labels=torch.tensor([-1]))
+
+
+def test_id2label_with_gaps_is_refused():
+    with pytest.raises(ValueError, match="id2label must number the labels 0, 1, 2, ... with no gaps"):
+        tiny_config(50, id2label={0: "neg", 2: "pos"})
+
+
+@pytest.fixture(scope="module")
+def classifier_folder(tmp_path_factory, model_folder) -> Path:
+    """What `bert finetune` leaves for `bert predict`: a two-label classifier (untrained) and its tokenizer."""
+    folder = tmp_path_factory.mktemp("classifier")
+    torch.manual_seed(0)
+    BertForSequenceClassification.from_encoder(model_folder, ["neg", "pos"]).save_pretrained(folder)
+    BertTokenizer.from_pretrained(model_folder).save_pretrained(folder)
+    return folder
+
+
+def test_predict_with_a_model_that_has_no_classifier_head(capsys, model_folder):
+    assert_user_error(*run_cli(capsys, "predict", "--model", model_folder, "a river"),
+                      "has no classifier head (it holds BertForPreTraining)",
+                      f"bert finetune --model {model_folder}", command="predict")
+
+
+@pytest.mark.parametrize("argv, fragments", [
+    (["a river", ""], ["text 2 is empty"]),
+    (["   "], ["text 1 is empty"]),
+    ([], ["no text given", "--file"]),
+    (["river " * 20], ["text 1 has 22 tokens but this model reads at most 16", "--truncate"]),
+])
+def test_predict_bad_text(capsys, classifier_folder, argv, fragments):
+    assert_user_error(*run_cli(capsys, "predict", "--model", classifier_folder, *argv), *fragments, command="predict")
+
+
+def test_predict_truncates_when_asked(capsys, classifier_folder):
+    status, _ = run_cli(capsys, "predict", "--model", classifier_folder, "--truncate", "river " * 20)
+    assert status == 0
+
+
+def test_predict_file_that_is_not_utf8(capsys, tmp_path, classifier_folder):
+    (tmp_path / "texts.txt").write_bytes("caf\xe9 river\n".encode("latin-1"))
+    status, stderr = run_cli(capsys, "predict", "--model", classifier_folder, "--file", tmp_path / "texts.txt")
+    assert_user_error(status, stderr, f"{tmp_path / 'texts.txt'} is not UTF-8 text", command="predict")
+
+
+def test_embed_out_must_be_npy(capsys, tmp_path, model_folder):
+    out = tmp_path / "vectors.csv"
+    assert_user_error(*run_cli(capsys, "embed", "--model", model_folder, "--out", out, "a river"),
+                      "give a name ending in .npy", command="embed")
+    assert not out.exists()
 
 
 # --- the console script: exit status, one line, --debug ------------------------------------------------

@@ -1,0 +1,209 @@
+"""Part III: the classifier against transformers on the same weights, the data split, the bootstrap,
+embeddings, and `bert finetune` / `bert predict` end to end."""
+
+import csv
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import transformers
+
+from bert.config import preset
+from bert.finetune import (BertForSequenceClassification, FinetuneRun, bootstrap_interval, embed, finetune,
+                           predict_proba, rotten_tomatoes, split_task)
+from bert.heads import BertForPreTraining
+from bert.model import BertModel, mean_pool
+from bert.tokenizer import BertTokenizer, minilm_path
+from conftest import WORDS
+
+TOL = 1e-5
+BERT = str(Path(sys.executable).with_name("bert"))
+REVIEWS = ["A three-hour cinema master class.", "It's always fascinating to watch Marker the essayist at work.",
+           "the plot is a tedious mess", "a gorgeous, witty film"]
+
+
+@pytest.fixture(scope="module")
+def minilm_tokenizer():
+    return BertTokenizer.from_pretrained(minilm_path())
+
+
+@pytest.fixture(scope="module")
+def batch(minilm_tokenizer):
+    return minilm_tokenizer(REVIEWS)  # padded: the rows differ in length
+
+
+def max_diff(a, b) -> float:
+    return (a - b).abs().max().item()
+
+
+# --- the classifier against transformers ----------------------------------------------------------
+
+
+def test_our_classifier_folder_loads_in_transformers(tmp_path, batch):
+    torch.manual_seed(0)
+    ours = BertForSequenceClassification.from_encoder(minilm_path(), ["rotten", "fresh"]).eval()
+    ours.save_pretrained(tmp_path)
+    theirs, info = transformers.BertForSequenceClassification.from_pretrained(
+        tmp_path, attn_implementation="eager", output_loading_info=True)
+    assert not any(info.values()), info  # no missing, unexpected or mismatched keys
+    assert theirs.config.id2label == {0: "rotten", 1: "fresh"}
+    labels = torch.tensor([0, 1, 0, 1])
+    with torch.no_grad():
+        a, b = ours(**batch, labels=labels), theirs.eval()(**batch, labels=labels)
+    assert max_diff(a.logits, b.logits) <= TOL
+    assert abs(a.loss.item() - b.loss.item()) <= TOL
+
+
+def test_transformers_classifier_folder_loads_in_ours(tmp_path, batch):
+    config = transformers.BertConfig(vocab_size=30522, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                                     intermediate_size=128, id2label={0: "a", 1: "b", 2: "c"})
+    torch.manual_seed(0)
+    theirs = transformers.BertForSequenceClassification(config).eval()
+    theirs.save_pretrained(tmp_path)
+    ours = BertForSequenceClassification.from_pretrained(tmp_path)
+    assert ours.config.id2label == {0: "a", 1: "b", 2: "c"} and ours.config.num_labels == 3
+    assert set(ours.state_dict()) == set(theirs.state_dict())
+    labels = torch.tensor([2, 0, 1, 2])
+    with torch.no_grad():
+        a, b = ours(**batch, labels=labels), theirs(**batch, labels=labels)
+    assert max_diff(a.logits, b.logits) <= TOL and abs(a.loss.item() - b.loss.item()) <= TOL
+
+
+def test_from_encoder_takes_the_encoder_and_drops_other_heads(tmp_path):
+    torch.manual_seed(0)
+    pretrained = BertForPreTraining(preset("tiny", vocab_size=100))
+    pretrained.save_pretrained(tmp_path)
+    classifier = BertForSequenceClassification.from_encoder(tmp_path, ["x", "y", "z"])
+    encoder = pretrained.bert.state_dict()
+    assert all(torch.equal(v, encoder[k]) for k, v in classifier.bert.state_dict().items())
+    assert classifier.classifier.weight.shape == (3, 128)
+    scratch = BertForSequenceClassification.from_encoder(tmp_path, ["x", "y"], from_scratch=True)
+    assert not torch.equal(scratch.bert.embeddings.word_embeddings.weight, encoder["embeddings.word_embeddings.weight"])
+
+
+def test_padding_does_not_change_predictions(minilm_tokenizer):
+    torch.manual_seed(0)
+    model = BertForSequenceClassification.from_encoder(minilm_path(), ["rotten", "fresh"])
+    together = predict_proba(model, minilm_tokenizer, REVIEWS)  # padded to the longest review
+    alone = torch.cat([predict_proba(model, minilm_tokenizer, [text]) for text in REVIEWS])
+    assert max_diff(together, alone) <= TOL
+    assert torch.allclose(together.sum(-1), torch.ones(len(REVIEWS)))
+
+
+def test_mean_pooled_embeddings_equal_transformers_and_have_unit_length(minilm_tokenizer, batch):
+    ours = embed(BertModel.from_pretrained(minilm_path()), minilm_tokenizer, REVIEWS)
+    theirs_model = transformers.BertModel.from_pretrained(minilm_path(), attn_implementation="eager").eval()
+    with torch.no_grad():
+        hidden = theirs_model(**batch).last_hidden_state
+    theirs = torch.nn.functional.normalize(mean_pool(hidden, batch["attention_mask"]), dim=-1)
+    assert max_diff(ours, theirs) <= TOL
+    assert torch.allclose(ours.norm(dim=-1), torch.ones(len(REVIEWS)))
+    similar, different = ours[3] @ embed(BertModel.from_pretrained(minilm_path()), minilm_tokenizer,
+                                         ["a beautiful, clever movie", "the plot is a tedious mess"]).T
+    assert similar > different  # a sentence encoder: paraphrases are closer than opposites
+
+
+# --- data and statistics ----------------------------------------------------------------------------
+
+
+def test_rotten_tomatoes_split_is_stratified_disjoint_and_seeded():
+    data = rotten_tomatoes()
+    assert len(data) == len(set(data.texts)) == 12752 and data.label_names == ["rotten", "fresh"]
+    splits = split_task(data, seed=0)
+    texts = {name: set(part.texts) for name, part in splits.items()}
+    assert not (texts["train"] & texts["dev"] or texts["train"] & texts["test"] or texts["dev"] & texts["test"])
+    assert sum(map(len, splits.values())) == len(data)
+    share = sum(data.labels) / len(data)
+    for part in splits.values():
+        assert abs(sum(part.labels) / len(part) - share) < 0.002
+    assert split_task(data, seed=0)["test"].texts == splits["test"].texts
+    assert split_task(data, seed=1)["test"].texts != splits["test"].texts
+
+
+def test_bootstrap_interval_closed_forms():
+    assert bootstrap_interval(torch.ones(500, dtype=torch.bool)) == (1.0, 1.0)
+    correct = torch.arange(2000) % 4 != 0  # accuracy 0.75 exactly
+    low, high = bootstrap_interval(correct)
+    half_width = 1.96 * math.sqrt(0.75 * 0.25 / 2000)  # the normal approximation
+    assert low < 0.75 < high
+    assert abs((high - low) / 2 - half_width) < 0.15 * half_width
+    assert bootstrap_interval(correct) == (low, high)  # seeded
+    seeds = torch.stack([correct, correct])  # two identical seeds: the same interval as one
+    assert bootstrap_interval(seeds) == (low, high)
+
+
+# --- `bert finetune` and `bert predict` end to end -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def word_task(tmp_path_factory, vocabulary):
+    """A learnable CSV task (is 'light' or 'dark' in the sentence?) and an untrained tiny model folder."""
+    folder = tmp_path_factory.mktemp("task")
+    g = torch.Generator().manual_seed(0)
+    others = [w for w in WORDS if w not in ("light", "dark")]
+    rows = []
+    for i in range(400):
+        words = [others[j] for j in torch.randint(len(others), (6,), generator=g)]
+        label = ("bright", "gloomy")[i % 2]
+        words.insert(int(torch.randint(7, (1,), generator=g)), "light" if label == "bright" else "dark")
+        rows.append({"sentence": " ".join(words), "mood": label})
+    with open(folder / "task.csv", "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, ["sentence", "mood"])
+        writer.writeheader()
+        writer.writerows(rows)
+    tokenizer = BertTokenizer.from_pretrained(vocabulary)
+    torch.manual_seed(0)
+    BertForPreTraining(preset("tiny", vocab_size=tokenizer.vocab_size, num_hidden_layers=1,
+                              max_position_embeddings=32)).save_pretrained(folder / "model")
+    tokenizer.save_pretrained(folder / "model")
+    return folder
+
+
+def test_finetune_learns_a_task_and_saves_the_best_dev_model(tmp_path, word_task):
+    out = tmp_path / "run"
+    summary = finetune(FinetuneRun(model=str(word_task / "model"), out=str(out), task=str(word_task / "task.csv"),
+                                   text_column="sentence", label_column="mood", epochs=4, learning_rate=1e-3,
+                                   batch_size=16, eval_every=5, device="cpu"), progress_bar=False)
+    assert summary["label_names"] == ["bright", "gloomy"]
+    assert summary["examples"] == {"train": 320, "dev": 40, "test": 40}
+    assert summary["test_accuracy"] >= 0.9 > summary["majority_baseline"]
+    assert sum(map(sum, summary["confusion"])) == 40
+    curve = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert max(r["dev_accuracy"] for r in curve) == summary["dev_accuracy"]
+    # what was saved is the best-on-dev model: it reproduces the reported test predictions
+    model = BertForSequenceClassification.from_pretrained(out)
+    predictions = [json.loads(line) for line in (out / "test_predictions.jsonl").read_text().splitlines()]
+    probabilities = predict_proba(model, BertTokenizer.from_pretrained(out), [p["text"] for p in predictions])
+    assert probabilities.argmax(-1).tolist() == [p["prediction"] for p in predictions]
+    assert sum(p["prediction"] == p["label"] for p in predictions) / 40 == pytest.approx(summary["test_accuracy"])
+
+    result = subprocess.run([BERT, "predict", "--model", out, "river light road", "dark winter sea"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    lines = [line.split("\t") for line in result.stdout.splitlines()]
+    assert [(label, text) for label, _, text in lines] == [("bright", "river light road"), ("gloomy", "dark winter sea")]
+    assert all(0.5 < float(p) <= 1.0 for _, p, _ in lines)
+
+
+def test_finetune_is_reproducible(tmp_path, word_task):
+    def run(out):
+        return finetune(FinetuneRun(model=str(word_task / "model"), out=str(out), task=str(word_task / "task.csv"),
+                                    text_column="sentence", label_column="mood", epochs=1, batch_size=32,
+                                    learning_rate=1e-3, eval_every=3, seed=3, device="cpu"), progress_bar=False)
+    a, b = run(tmp_path / "a"), run(tmp_path / "b")
+    assert (tmp_path / "a/metrics.jsonl").read_text() == (tmp_path / "b/metrics.jsonl").read_text()
+    assert a["test_accuracy"] == b["test_accuracy"]
+
+
+def test_embed_command_writes_unit_vectors(tmp_path):
+    import numpy as np
+    out = tmp_path / "vectors.npy"
+    result = subprocess.run([BERT, "embed", "--model", "minilm", "--out", out, *REVIEWS],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    vectors = np.load(out)
+    assert vectors.shape == (4, 384) and np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
