@@ -1,32 +1,28 @@
 """Encoder inference throughput on real weights: ours against transformers, same batches.
 
-    .venv/bin/python bench/inference.py [--batch-size 32] [--batches 12]
+    .venv/bin/python bench/inference.py [--batch-size 32] [--batches 12] [--out bench/results/inference.json]
 
 Both libraries load all-MiniLM-L6-v2 from the same folder and encode the same padded batches of
 real Wikipedia sentences (the embedded corpus), in eval mode without gradients. The two alternate
 batch by batch; the report is the median throughput in real (non-padding) tokens per second, the
-ratio ours / transformers, and model FLOP/s over an sgemm peak measured in the same process.
+ratio ours / transformers, and model FLOP/s (of the real tokens, each sequence at its own length)
+over an fp32 matrix-multiply peak measured in the same process, before and after every batch. With --out, the results are also written there as JSON.
 """
 
 import argparse
+import json
 import statistics
 import time
+from pathlib import Path
 
 import torch
 import transformers
 
-from bert.config import parameter_counts
+from bert.config import atomic_write
 from bert.data import split_sentences
 from bert.model import BertModel
+from bert.speed import encoder_forward_flops, machine_info, matmul_flops, time_alternating
 from bert.tokenizer import BertTokenizer, minilm_path, wikipedia_summaries
-from train_throughput import sgemm_flops
-
-
-def forward_flops(config, batch: dict) -> float:
-    """2 FLOPs per encoder parameter per position, plus the attention scores and weighted sums."""
-    B, L = batch["input_ids"].shape
-    attention = 2 * 2 * L * config.hidden_size * config.num_hidden_layers
-    return B * L * (2 * parameter_counts(config)["encoder"] + attention)
 
 
 @torch.no_grad()
@@ -34,6 +30,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--batches", type=int, default=12)
+    parser.add_argument("--out", type=Path, help="write the results to this JSON file")
     args = parser.parse_args()
 
     tokenizer = BertTokenizer.from_pretrained(minilm_path())
@@ -43,26 +40,44 @@ def main() -> None:
     batches = [tokenizer(sentences[i:i + args.batch_size], max_length=128)
                for i in range(0, args.batch_size * args.batches, args.batch_size)]
 
-    peak = sgemm_flops()
-    times = {"ours": [], "transformers": []}
-    for model in (ours, theirs):  # warm-up
+    n = 2048  # the peak is measured before and after every batch: on a shared machine, the best of them
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    peak = matmul_flops(n)
+    contenders = {"ours": ours, "transformers": theirs}
+    times = {name: [] for name in contenders}
+    for model in contenders.values():  # warm-up
         model(**batches[0])
-    for batch in batches:
-        for name, model in (("ours", ours), ("transformers", theirs)):
+    for batch in batches:  # the two take turns on each batch
+        for name, model in contenders.items():
             start = time.perf_counter()
             model(**batch)
             times[name].append(time.perf_counter() - start)
+        peak = max(peak, 2 * n**3 / min(time_alternating({"matmul": lambda: torch.mm(a, b)}, 1, 0)["matmul"]))
 
     real_tokens = statistics.median(int(b["attention_mask"].sum()) for b in batches)
-    flops = statistics.median(forward_flops(ours.config, b) for b in batches)
+    flops = statistics.median(  # the arithmetic of the real tokens: padding is not work the model needs
+        sum(encoder_forward_flops(ours.config, 1, int(n)) for n in b["attention_mask"].sum(1)) for b in batches)
     padding = 1 - sum(int(b["attention_mask"].sum()) for b in batches) / sum(b["input_ids"].numel() for b in batches)
-    print(f"all-MiniLM-L6-v2, {args.batches} batches of {args.batch_size} Wikipedia sentences "
-          f"({padding:.0%} padding); {torch.get_num_threads()} threads; sgemm peak {peak / 1e9:.0f} GFLOP/s")
+    title = (f"encoder inference, all-MiniLM-L6-v2, {args.batches} batches of {args.batch_size} Wikipedia "
+             f"sentences ({padding:.0%} padding)")
+    print(f"{title}; {torch.get_num_threads()} threads; fp32 peak {peak / 1e9:.0f} GFLOP/s")
     reference = statistics.median(times["transformers"])
+    rows = {}
     for name, seconds in times.items():
         median = statistics.median(seconds)
+        rows[name] = {"median_s": median, "tokens_per_s": real_tokens / median, "ratio_vs_transformers": reference / median,
+                      "flops_per_batch": flops, "mfu": flops / median / peak, "times_s": seconds}
         print(f"{name:>12}: {real_tokens / median:8.0f} real tokens/s  {median * 1e3:6.1f} ms/batch  "
-              f"x{reference / median:.2f} vs transformers  MFU {flops / median / peak:.0%}")
+              f"x{reference / median:.2f} vs transformers  MFU {rows[name]['mfu']:.0%}")
+
+    if args.out:
+        result = {"benchmark": "inference", "title": title, "unit": "real tokens/s", "model": "all-MiniLM-L6-v2",
+                  "batch_size": args.batch_size, "batches": args.batches, "padding": padding,
+                  "machine": machine_info(), "transformers": transformers.__version__, "peak_flops": peak,
+                  "contenders": rows}
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(args.out, json.dumps(result, indent=2) + "\n")
+        print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

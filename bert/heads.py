@@ -41,7 +41,8 @@ class BertLMPredictionHead(nn.Module):
         self.bias = nn.Parameter(torch.zeros(config.vocab_size))  # one output bias per token
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.transform(hidden_states)) + self.bias  # (..., V)
+        # one addmm with the bias inside, as transformers does: no second pass over the (..., V) scores
+        return F.linear(self.transform(hidden_states), self.decoder.weight, self.bias)  # (..., V)
 
 
 class BertPreTrainingHeads(nn.Module):
@@ -87,13 +88,15 @@ class BertForPreTraining(BertPreTrainedModel):
 
         mlm_loss = nsp_loss = loss = correct = count = None
         if labels is not None:
-            flat_logits, flat_labels = logits.reshape(-1, logits.shape[-1]), labels.reshape(-1)
-            scored = flat_labels != -100
-            count = scored.sum()
-            correct = (flat_logits[scored].argmax(-1) == flat_labels[scored]).sum()
+            scored_logits, scored_labels = logits.reshape(-1, logits.shape[-1]), labels.reshape(-1)
+            if not sparse:  # the softmax only on the labelled rows: the other 85 % would be ignored
+                scored = scored_labels != -100
+                scored_logits, scored_labels = scored_logits[scored], scored_labels[scored]  # (N, V), (N,)
+            count = (scored_labels != -100).sum()
+            correct = (scored_logits.argmax(-1) == scored_labels).sum()
             # a batch of a few short sequences can draw no mask at all: its loss is 0, not 0/0 = NaN
-            mlm_loss = (F.cross_entropy(flat_logits, flat_labels, ignore_index=-100) if count
-                        else flat_logits.sum() * 0.0)
+            mlm_loss = (F.cross_entropy(scored_logits, scored_labels, ignore_index=-100) if count
+                        else scored_logits.sum() * 0.0)
             loss = mlm_loss
         if next_sentence_label is not None:
             nsp_loss = F.cross_entropy(nsp_logits, next_sentence_label)
