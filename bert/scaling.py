@@ -3,38 +3,7 @@
 
 Every line of this module is explained in book/14_scaling_out.md."""
 
-__all__ = ['step_flops', 'sgemm_flops', 'allreduce_bytes']
-
-# %% book/14_scaling_out.md, code cell 3
-import time
-
-import torch
-
-from bert.config import BertConfig, parameter_counts
-
-
-def step_flops(config: BertConfig, batch_size: int, seq_len: int, decoded_tokens: int) -> float:
-    """Model FLOPs of one training step (forward + backward = 3x forward): the encoder on every token,
-    the vocabulary projection on `decoded_tokens` (the masked ones, or all with dense decoding)."""
-    H, V, L = config.hidden_size, config.vocab_size, config.num_hidden_layers
-    tokens = batch_size * seq_len
-    encoder = parameter_counts(config)["encoder"]
-    attention = 2 * 2 * seq_len * H * L  # QK^T and weights @ V, per token, forward
-    head = 2 * (H * H + H * V)  # transform + decoder, per decoded token, forward
-    return 3 * (tokens * (2 * encoder + attention) + decoded_tokens * head)
-
-
-def sgemm_flops(n: int = 2048, repeats: int = 5) -> float:
-    """Best measured fp32 matrix-multiply FLOP/s: the practical peak of this CPU."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    torch.mm(a, b)
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        torch.mm(a, b)
-        best = min(best, time.perf_counter() - start)
-    return 2 * n**3 / best
-
+__all__ = ['allreduce_bytes']
 
 # %% book/14_scaling_out.md, code cell 6
 def allreduce_bytes(num_values: int, processes: int, bytes_per_value: int = 4) -> float:
