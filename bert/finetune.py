@@ -253,18 +253,26 @@ def tokenize(tokenizer: BertTokenizer, texts, max_length: int, truncate: bool = 
 
 
 @torch.no_grad()
-def predict_proba(model, tokenizer, texts, batch_size: int = 64, truncate: bool = False) -> torch.Tensor:
-    """(N, K) label probabilities for the texts, in order."""
-    rows = tokenize(tokenizer, texts, model.config.max_position_embeddings, truncate)
+def _forward_rows(model, rows: list[list[int]], pad_id: int, read, batch_size: int = 128) -> torch.Tensor:
+    """read(output, batch) for every row, in the rows' order. The rows run in batches of similar
+    length, so there is little padding; padding changes no answer (chapter 6)."""
     was_training, device = model.training, model.device
     model.eval()
-    probabilities = []
+    order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
+    results = []
     for start in range(0, len(rows), batch_size):
-        batch = {k: v.to(device) for k, v in _pad(rows[start:start + batch_size], tokenizer.pad_token_id).items()}
+        batch = {k: v.to(device) for k, v in _pad([rows[i] for i in order[start:start + batch_size]], pad_id).items()}
         with _autocast(device):
-            probabilities.append(model(**batch).logits.float().softmax(-1).cpu())
+            results.append(read(model(**batch), batch).float().cpu())
     model.train(was_training)
-    return torch.cat(probabilities)
+    return torch.cat(results)[torch.argsort(torch.tensor(order))]  # back to the rows' order
+
+
+def predict_proba(model, tokenizer, texts, batch_size: int = 128, truncate: bool = False) -> torch.Tensor:
+    """(N, K) label probabilities for the texts, in order."""
+    rows = tokenize(tokenizer, texts, model.config.max_position_embeddings, truncate)
+    return _forward_rows(model, rows, tokenizer.pad_token_id, lambda out, _: out.logits.float().softmax(-1),
+                         batch_size)
 
 
 # %% book/11_fine_tuning.md, code cell 13
@@ -313,24 +321,12 @@ def _length_grouped_batches(lengths: list[int], batch_size: int, generator: torc
     return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
 
 
-def _accuracy(model, rows, labels, pad_id: int, batch_size: int = 128) -> tuple[float, float, torch.Tensor]:
+def _accuracy(model, rows, labels, pad_id: int) -> tuple[float, float, torch.Tensor]:
     """Mean loss, accuracy and the (N, K) probabilities (in the rows' order) on pre-tokenised rows."""
-    was_training, device = model.training, model.device
-    model.eval()
-    order = sorted(range(len(rows)), key=lambda i: len(rows[i]))  # little padding; any order gives the same answers
-    probabilities, loss_sum = torch.empty(len(rows), model.config.num_labels), 0.0
-    with torch.no_grad():
-        for start in range(0, len(rows), batch_size):
-            ids = order[start:start + batch_size]
-            batch = {k: v.to(device) for k, v in _pad([rows[i] for i in ids], pad_id).items()}
-            target = torch.tensor([labels[i] for i in ids], device=device)
-            with _autocast(device):
-                out = model(**batch, labels=target)
-            loss_sum += out.loss.item() * len(ids)
-            probabilities[ids] = out.logits.float().softmax(-1).cpu()
-    model.train(was_training)
-    accuracy = (probabilities.argmax(-1) == torch.tensor(labels)).float().mean().item()
-    return loss_sum / len(rows), accuracy, probabilities
+    logits = _forward_rows(model, rows, pad_id, lambda out, _: out.logits)
+    labels = torch.tensor(labels)
+    accuracy = (logits.argmax(-1) == labels).float().mean().item()
+    return F.cross_entropy(logits, labels).item(), accuracy, logits.softmax(-1)
 
 
 def finetune(run: FinetuneRun, progress_bar: bool = True) -> dict:
@@ -436,7 +432,7 @@ def bootstrap_interval(correct: torch.Tensor, samples: int = 2000, level: float 
 
 # %% book/11_fine_tuning.md, code cell 26
 @torch.no_grad()
-def embed(model, tokenizer, texts, pooling: str = "mean", normalize: bool = True, batch_size: int = 64,
+def embed(model, tokenizer, texts, pooling: str = "mean", normalize: bool = True, batch_size: int = 128,
           truncate: bool = False) -> torch.Tensor:
     """(N, H) sentence vectors from any BERT (a bare encoder or one with a head): the mean of the real
     tokens' vectors, or the [CLS] vector; unit length when `normalize`."""
@@ -444,14 +440,10 @@ def embed(model, tokenizer, texts, pooling: str = "mean", normalize: bool = True
         raise ValueError(f"pooling must be 'mean' or 'cls', got {pooling!r}")
     encoder = getattr(model, "bert", model)
     rows = tokenize(tokenizer, texts, encoder.config.max_position_embeddings, truncate)
-    was_training, device = encoder.training, encoder.device
-    encoder.eval()
-    vectors = []
-    for start in range(0, len(rows), batch_size):
-        batch = {k: v.to(device) for k, v in _pad(rows[start:start + batch_size], tokenizer.pad_token_id).items()}
-        with _autocast(device):
-            hidden = encoder(**batch).last_hidden_state.float()  # (B, L, H)
-        vectors.append((mean_pool(hidden, batch["attention_mask"]) if pooling == "mean" else hidden[:, 0]).cpu())
-    encoder.train(was_training)
-    vectors = torch.cat(vectors)
+
+    def read(out, batch):
+        hidden = out.last_hidden_state.float()  # (B, L, H)
+        return mean_pool(hidden, batch["attention_mask"]) if pooling == "mean" else hidden[:, 0]
+
+    vectors = _forward_rows(encoder, rows, tokenizer.pad_token_id, read, batch_size)
     return F.normalize(vectors, dim=-1) if normalize else vectors

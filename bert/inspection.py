@@ -3,7 +3,7 @@
 
 Every line of this module is explained in book/12_looking_inside.md."""
 
-__all__ = ['attention_maps', 'PATTERNS', 'head_patterns', 'pca', 'cls_vectors']
+__all__ = ['attention_maps', 'PATTERNS', 'head_patterns', 'pca']
 
 # %% book/12_looking_inside.md, code cell 3
 import torch
@@ -64,15 +64,3 @@ def pca(vectors: torch.Tensor, k: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
     centred = vectors.double() - vectors.double().mean(0)
     U, S, _ = torch.linalg.svd(centred, full_matrices=False)
     return (U[:, :k] * S[:k]).float(), (S[:k] ** 2 / (S ** 2).sum()).float()
-
-
-@torch.no_grad()
-def cls_vectors(model, tokenizer: BertTokenizer, texts: list[str], batch_size: int = 64) -> torch.Tensor:
-    """The final hidden state at [CLS] for each text: (N, H)."""
-    encoder = getattr(model, "bert", model)
-    was_training = encoder.training
-    encoder.eval()
-    vectors = [encoder(**{k: v.to(encoder.device) for k, v in tokenizer(texts[i:i + batch_size]).items()})
-               .last_hidden_state[:, 0].float().cpu() for i in range(0, len(texts), batch_size)]
-    encoder.train(was_training)
-    return torch.cat(vectors)
