@@ -18,11 +18,12 @@ from pathlib import Path
 import torch
 import transformers
 
-from bert.config import atomic_write
+from bert.files import atomic_write
 from bert.data import split_sentences
 from bert.model import BertModel
 from bert.speed import encoder_forward_flops, machine_info, matmul_flops, time_alternating
-from bert.tokenizer import BertTokenizer, minilm_path, wikipedia_summaries
+from bert.tokenizer import BertTokenizer
+from bert.files import minilm_path, wikipedia_summaries
 
 
 @torch.no_grad()

@@ -21,7 +21,8 @@ from pathlib import Path
 import torch
 import transformers
 
-from bert.config import atomic_write, config_to_dict, preset
+from bert.config import config_to_dict, preset
+from bert.files import atomic_write
 from bert.heads import BertForPreTraining
 from bert.speed import machine_info, matmul_flops, time_alternating, training_step_flops
 

@@ -16,4 +16,5 @@
     bert.speed        book/13_making_it_fast.md
     bert.scaling      book/14_scaling_out.md
     bert.cli          book/cli.md
+    bert.files        book/engineering.md
 """

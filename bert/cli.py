@@ -206,7 +206,7 @@ def cmd_predict(args) -> None:
 def cmd_embed(args) -> None:
     import io
     import numpy as np
-    from bert.config import atomic_write
+    from bert.files import atomic_write
     from bert.finetune import embed, model_folder
     from bert.model import BertModel
     from bert.tokenizer import BertTokenizer

@@ -3,14 +3,15 @@
 
 Every line of this module is explained in book/01_from_transformers_to_bert.md."""
 
-__all__ = ['ACTIVATIONS', 'BertConfig', 'validate', 'PRESETS', 'preset', 'parameter_counts', 'atomic_write', 'atomic_write_files', 'config_to_dict', 'config_from_dict', 'save_config', 'load_config']
+__all__ = ['ACTIVATIONS', 'BertConfig', 'validate', 'PRESETS', 'preset', 'parameter_counts', 'config_to_dict', 'config_from_dict', 'save_config', 'load_config']
 
 # %% book/01_from_transformers_to_bert.md, code cell 4
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+
+from bert.files import atomic_write
 
 
 # %% book/01_from_transformers_to_bert.md, code cell 5
@@ -118,39 +119,6 @@ def parameter_counts(config: BertConfig) -> dict[str, int]:
 
 
 # %% book/01_from_transformers_to_bert.md, code cell 13
-def _umask() -> int:
-    umask = os.umask(0)  # the only way to read it is to set it
-    os.umask(umask)
-    return umask
-
-
-def atomic_write(path: str | os.PathLike, data: str | bytes) -> None:
-    """Write a file so that a crash leaves either the old file or the new one, never half of one."""
-    atomic_write_files({path: data})
-
-
-def atomic_write_files(files: dict) -> None:
-    """Write {path: str or bytes} so that a crash or a full disk replaces no target until all are written."""
-    written = []  # (temporary, target)
-    try:
-        for path, data in files.items():
-            path = Path(path)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-            written.append((tmp, path))
-            os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes files private (0600): use the usual mode
-            with os.fdopen(fd, "w" if isinstance(data, str) else "wb",
-                           encoding="utf-8" if isinstance(data, str) else None) as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-        for tmp, path in written:
-            os.replace(tmp, path)  # atomic on POSIX and Windows: readers see old or new
-    except BaseException:
-        for tmp, _ in written:
-            Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def config_to_dict(config: BertConfig) -> dict:
     label2id = {name: i for i, name in config.id2label.items()}  # transformers keeps both directions
     return {"model_type": "bert", **asdict(config), "label2id": label2id}

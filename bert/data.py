@@ -14,7 +14,8 @@ from pathlib import Path
 import datasets
 import torch
 
-from bert.tokenizer import BertTokenizer, wikipedia_summaries
+from bert.tokenizer import BertTokenizer
+from bert.files import wikipedia_summaries
 
 
 # %% book/07_pretraining_data.md, code cell 7

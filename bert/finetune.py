@@ -22,9 +22,11 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from bert.config import BertConfig, atomic_write, load_config
+from bert.config import BertConfig, load_config
+from bert.files import atomic_write
 from bert.model import BertModel, BertPreTrainedModel, mean_pool, read_weights
-from bert.tokenizer import BertTokenizer, minilm_path, package_file
+from bert.tokenizer import BertTokenizer
+from bert.files import minilm_path, package_file
 from bert.trainer import (TrainingConfig, TrainingDiverged, _autocast, configure_optimizer, learning_rate,
                           pick_device)
 

@@ -19,7 +19,8 @@ from safetensors.torch import load_file, save
 from torch import nn
 
 from bert.attention import attention_bias
-from bert.config import BertConfig, atomic_write_files, config_to_dict, load_config
+from bert.config import BertConfig, config_to_dict, load_config
+from bert.files import atomic_write_files
 from bert.embeddings import BertEmbeddings
 from bert.encoder import BertLayer
 

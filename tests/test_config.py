@@ -8,8 +8,9 @@ import pytest
 import torch
 import transformers
 
-from bert.config import (PRESETS, BertConfig, atomic_write, config_from_dict, load_config,
-                         parameter_counts, preset, save_config)
+from bert.config import (PRESETS, BertConfig, config_from_dict, load_config, parameter_counts, preset,
+                         save_config)
+from bert.files import atomic_write
 
 
 HF_FIELDS = [f.name for f in fields(BertConfig) if f.name != "pre_layer_norm"]
@@ -27,7 +28,7 @@ def test_our_config_json_loads_in_transformers_and_back(tmp_path, name):
 
 
 def test_real_checkpoint_config_reads():
-    from bert.tokenizer import minilm_path
+    from bert.files import minilm_path
 
     config = load_config(minilm_path())
     assert (config.num_hidden_layers, config.hidden_size, config.num_attention_heads) == (6, 384, 12)

@@ -12,7 +12,8 @@ from hypothesis import given, settings, strategies as st
 
 from bert.data import (MaskingCollator, PretrainingDataset, create_examples, load_documents, split_documents,
                        split_sentences, tokenize_documents)
-from bert.tokenizer import BertTokenizer, minilm_path
+from bert.tokenizer import BertTokenizer
+from bert.files import minilm_path
 
 PAD, UNK, CLS, SEP, MASK, EXTRA = 0, 1, 2, 3, 4, 17  # EXTRA: a special token in the middle of the ids
 VOCAB_SIZE = 50

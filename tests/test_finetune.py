@@ -17,7 +17,8 @@ from bert.finetune import (BertForSequenceClassification, FinetuneRun, bootstrap
                            predict_proba, rotten_tomatoes, split_task)
 from bert.heads import BertForPreTraining
 from bert.model import BertModel, mean_pool
-from bert.tokenizer import BertTokenizer, minilm_path
+from bert.tokenizer import BertTokenizer
+from bert.files import minilm_path
 from conftest import WORDS
 
 TOL = 1e-5

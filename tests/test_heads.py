@@ -6,7 +6,8 @@ import transformers
 
 from bert.config import preset
 from bert.heads import BertForPreTraining, fill_mask
-from bert.tokenizer import BertTokenizer, minilm_path
+from bert.tokenizer import BertTokenizer
+from bert.files import minilm_path
 
 VOCAB = 1000
 

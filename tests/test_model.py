@@ -10,7 +10,8 @@ import transformers
 
 from bert.config import load_config, preset, save_config
 from bert.model import BertModel, mean_pool
-from bert.tokenizer import BertTokenizer, minilm_path
+from bert.tokenizer import BertTokenizer
+from bert.files import minilm_path
 
 SENTENCES = [
     "A man is playing a guitar on stage.",

@@ -15,17 +15,14 @@ import pytest
 import torch
 from tokenizers import Tokenizer
 
+from bert.files import DATA_PACKAGES, minilm_path, package_file, wikipedia_summaries
 from bert.tokenizer import (
-    DATA_PACKAGES,
     SPECIAL_TOKENS,
     BasicTokenizer,
     BertTokenizer,
     WordpieceTokenizer,
     load_vocab,
-    minilm_path,
-    package_file,
     train_wordpiece,
-    wikipedia_summaries,
 )
 
 EDGE_CASES = {
