@@ -64,7 +64,7 @@ class BertSelfAttention(nn.Module):
 
 # %% book/04_attention.md, code cell 11
 class BertSelfOutput(nn.Module):
-    """Project back to H, dropout, add the residual; LayerNorm after (post-LN) unless pre-LN."""
+    """Wraps a sub-layer: projection, dropout, residual, and LayerNorm after (post-LN) or before (pre-LN)."""
 
     def __init__(self, config: BertConfig, in_features: int | None = None):
         super().__init__()
@@ -73,13 +73,16 @@ class BertSelfOutput(nn.Module):
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
         self.pre_layer_norm = config.pre_layer_norm
 
-    def forward(self, hidden_states: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
-        out = residual + self.dropout(self.dense(hidden_states))
-        return out if self.pre_layer_norm else self.LayerNorm(out)
+    def forward(self, x: torch.Tensor, sublayer) -> torch.Tensor:
+        """x: (B, L, H); sublayer: (B, L, H) -> (B, L, in_features), the part before `dense`."""
+        if self.pre_layer_norm:
+            return x + self.dropout(self.dense(sublayer(self.LayerNorm(x))))  # (B, L, H)
+        return self.LayerNorm(x + self.dropout(self.dense(sublayer(x))))  # (B, L, H)
 
 
+# %% book/04_attention.md, code cell 12
 class BertAttention(nn.Module):
-    """Self-attention plus its output block: `attention.self.*` and `attention.output.*`."""
+    """Self-attention inside its output block: `attention.self.*` and `attention.output.*`."""
 
     def __init__(self, config: BertConfig):
         super().__init__()
@@ -87,6 +90,11 @@ class BertAttention(nn.Module):
         self.output = BertSelfOutput(config)
 
     def forward(self, hidden_states, bias=None, output_attentions: bool = False):
-        x = self.output.LayerNorm(hidden_states) if self.output.pre_layer_norm else hidden_states
-        context, weights = self.self(x, bias, output_attentions)
-        return self.output(context, hidden_states), weights
+        weights = None
+
+        def attend(x):  # the sub-layer: (B, L, H) -> heads concatenated, (B, L, H)
+            nonlocal weights  # (B, heads, L, L) when asked for, else None
+            context, weights = self.self(x, bias, output_attentions)
+            return context
+
+        return self.output(hidden_states, attend), weights  # (B, L, H)

@@ -48,5 +48,4 @@ class BertLayer(nn.Module):
 
     def forward(self, hidden_states, bias=None, output_attentions: bool = False):
         a, weights = self.attention(hidden_states, bias, output_attentions)  # (B, L, H)
-        x = self.output.LayerNorm(a) if self.output.pre_layer_norm else a
-        return self.output(self.intermediate(x), a), weights
+        return self.output(a, self.intermediate), weights  # FFN: (B, L, H) -> (B, L, I) -> (B, L, H)

@@ -27,22 +27,20 @@ from bert.encoder import BertLayer
 
 # %% book/06_bert_model.md, code cell 4
 class BertEncoder(nn.Module):
-    """L encoder layers, applied in turn."""
+    """L encoder layers, applied in turn; a pre-LN stack ends with one more LayerNorm."""
 
     def __init__(self, config: BertConfig):
         super().__init__()
         self.layer = nn.ModuleList(BertLayer(config) for _ in range(config.num_hidden_layers))
-        if config.pre_layer_norm:
-            self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.LayerNorm = (nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+                          if config.pre_layer_norm else nn.Identity())  # post-LN layers end normalised
 
     def forward(self, hidden_states, bias=None, output_attentions: bool = False):
         attentions = []
         for layer in self.layer:
-            hidden_states, weights = layer(hidden_states, bias, output_attentions)
+            hidden_states, weights = layer(hidden_states, bias, output_attentions)  # (B, L, H)
             attentions.append(weights)
-        if hasattr(self, "LayerNorm"):
-            hidden_states = self.LayerNorm(hidden_states)
-        return hidden_states, tuple(attentions) if output_attentions else None
+        return self.LayerNorm(hidden_states), tuple(attentions) if output_attentions else None
 
 
 class BertPooler(nn.Module):
