@@ -17,4 +17,5 @@
     bert.scaling      book/14_scaling_out.md
     bert.cli          book/cli.md
     bert.files        book/engineering.md
+    bert.settings     book/settings.md
 """

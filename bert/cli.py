@@ -3,24 +3,27 @@
 
 Every line of this module is explained in book/cli.md."""
 
-__all__ = ['USER_ERRORS', 'cmd_presets', 'cmd_pretrain', 'cmd_fill_mask', 'cmd_finetune', 'cmd_predict', 'cmd_embed', 'build_parser', 'main']
+__all__ = ['USER_ERRORS', 'flag', 'flag_text', 'add_settings', 'settings_from', 'cmd_presets', 'cmd_pretrain', 'check_out_folder', 'cmd_fill_mask', 'cmd_finetune', 'cmd_predict', 'cmd_embed', 'build_parser', 'main']
 
 # %% book/cli.md, code cell 3
 import argparse
+import dataclasses
 import errno
 import os
+import shlex
 import sys
+import types
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from bert.config import PRESETS, parameter_counts, preset
-
+from bert.settings import SettingError, setting_help
 from bert.trainer import TrainingDiverged, pick_device
 
 USER_ERRORS = (ValueError, OSError, TrainingDiverged)
 _OS_FIXES = {  # errno -> what to do
-    errno.ENOSPC: "free some disk space and run the command again (a `bert pretrain` run continues "
-                  "from its last checkpoint with --resume)",
+    errno.ENOSPC: "free some disk space and run the command again (a `bert pretrain` or `bert finetune` "
+                  "run continues from its last checkpoint with --resume)",
     errno.EDQUOT: "you are over your disk quota: free some space and run the command again",
     errno.EACCES: "choose a folder you may write to",
     errno.EPERM: "choose a folder you may write to",
@@ -28,10 +31,13 @@ _OS_FIXES = {  # errno -> what to do
 }
 
 
-def _one_line(error: BaseException) -> str:
-    """The error as one line; for the operating system's own errors, with the file and the fix."""
+def _one_line(error: BaseException, settings=None) -> str:
+    """The error as one line: a SettingError names flags, the system's own errors get the file and
+    the fix."""
     message = str(error)
-    if isinstance(error, OSError) and error.strerror:  # raised by the system, e.g. [Errno 28]
+    if isinstance(error, SettingError):
+        message = error.naming(lambda name, value: flag_text(settings, name, value))
+    elif isinstance(error, OSError) and error.strerror:  # raised by the system, e.g. [Errno 28]
         message = error.strerror + (f": {error.filename}" if error.filename else "")
         if error.errno in _OS_FIXES:
             message += f"; {_OS_FIXES[error.errno]}"
@@ -39,6 +45,59 @@ def _one_line(error: BaseException) -> str:
 
 
 # %% book/cli.md, code cell 4
+def flag(settings, name: str) -> str:
+    """The flag of setting `name`: its metadata's, or the field name in kebab case (--max-steps)."""
+    return setting_help(settings, name).get("flag", "--" + name.replace("_", "-")) if settings else \
+        "--" + name.replace("_", "-")
+
+
+def flag_text(settings, name: str, value: str | None = None) -> str:
+    """`name` or `name=value` of a SettingError, as typed on the command line."""
+    option = flag(settings, name)
+    if value in (None, "True"):
+        return option
+    return "--no-" + option[2:] if value == "False" else f"{option} {value}"
+
+
+def _argument_type(annotation):
+    """int for `int`, float for `float | None`, tuple for `tuple[float, float]`."""
+    if isinstance(annotation, types.UnionType):
+        annotation = next(a for a in annotation.__args__ if a is not type(None))
+    return getattr(annotation, "__origin__", annotation), getattr(annotation, "__args__", ())
+
+
+def add_settings(parser: argparse.ArgumentParser, settings) -> None:
+    """One flag per field of the dataclass `settings`: type, default, help and choices from the field.
+    The command's own fields come first, then those it inherits (TrainingConfig's)."""
+    inherited = {f.name for base in settings.__mro__[1:] if dataclasses.is_dataclass(base)
+                 for f in dataclasses.fields(base)}
+    for field in sorted(dataclasses.fields(settings), key=lambda f: f.name in inherited):
+        meta = setting_help(settings, field.name)
+        kind, args = _argument_type(field.type)
+        options = {"dest": field.name, "help": meta.get("help", "").replace("%", "%%")}  # argparse formats it
+        if field.default is dataclasses.MISSING:
+            options["required"] = True
+        else:
+            options["default"] = field.default
+            if field.default is not None and kind is not bool:  # BooleanOptionalAction adds its own
+                options["help"] += " (default: %(default)s)"
+        if kind is bool:
+            options["action"] = argparse.BooleanOptionalAction
+        elif kind is tuple:
+            options.update(nargs=len(args), type=args[0], metavar=tuple(a.__name__.upper() for a in args))
+        else:
+            options["type"] = kind
+        if "choices" in meta:
+            options["choices"] = meta["choices"]
+        parser.add_argument(flag(settings, field.name), *meta.get("aliases", ()), **options)
+
+
+def settings_from(args: argparse.Namespace, settings):
+    """The dataclass `settings` made from the parsed flags; it checks itself (__post_init__)."""
+    return settings(**{field.name: getattr(args, field.name) for field in dataclasses.fields(settings)})
+
+
+# %% book/cli.md, code cell 5
 def cmd_presets(args) -> None:
     configs = {name: preset(name, vocab_size=args.vocab_size) for name in PRESETS}
     print(f"{'preset':<8}{'layers':>8}{'hidden':>8}{'heads':>7}{'parameters':>13}")
@@ -48,44 +107,29 @@ def cmd_presets(args) -> None:
               f"{config.num_attention_heads:>7}{total / 1e6:>12.1f}M")
 
 
-# %% book/cli.md, code cell 5
+# %% book/cli.md, code cell 6
 def cmd_pretrain(args) -> None:
     from bert.pretrain import PretrainingRun, pretrain
+    from bert.scaling import start_processes
 
-    if not args.resume:  # a resumed run reads its settings from its folder
-        if args.minutes is None and args.max_steps is None:
-            raise ValueError("say how long to train: --minutes N (wall clock) or --max-steps N")
-        if args.minutes is not None and args.max_steps is not None:
-            raise ValueError("give --minutes or --max-steps, not both")
-        _check_out_folder(Path(args.out))
-    run = PretrainingRun(out=args.out, preset=args.preset, corpus=args.corpus, tokenizer=args.tokenizer,
-                         minutes=args.minutes,
-                         max_steps=args.max_steps, vocab_size=args.vocab_size, max_seq_len=args.max_seq_len,
-                         mask_prob=args.mask_prob,
-                         nsp=args.nsp, sparse=args.sparse, pre_layer_norm=args.pre_ln,
-                         learning_rate=args.lr, batch_size=args.batch_size,
-                         grad_accum_steps=args.grad_accum_steps, seed=args.seed, device=args.device,
-                         checkpoint_every_minutes=args.checkpoint_every_minutes,
-                         checkpoint_every_steps=args.checkpoint_every_steps, log_every=args.log_every)
+    # a resumed run reads its settings from its folder; a new one is checked before any work
+    run = PretrainingRun.from_folder(args.out) if args.resume else settings_from(args, PretrainingRun)
     if not args.resume:
-        run.training_config()  # ValueError for a bad --batch-size, --lr, --max-steps...
-        positions = preset(args.preset, vocab_size=args.vocab_size).max_position_embeddings
-        if not 5 <= args.max_seq_len <= positions:
-            raise ValueError(f"--max-seq-len must be between 5 (room for [CLS] A [SEP] B [SEP]) and the "
-                             f"{positions} positions of the model, got {args.max_seq_len}")
-        if not 0 <= args.mask_prob <= 1:
-            raise ValueError(f"--mask-prob is a fraction of the tokens, between 0 and 1, got {args.mask_prob}")
-        pick_device(args.device)
-    summary = pretrain(run, resume=args.resume, progress_bar=not args.no_progress)
-    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun every process returns; one reports
-        return
-    held_out = summary["held_out"]
-    print(f"held-out MLM accuracy {held_out['mlm_accuracy']:.1%} (unigram baseline "
-          f"{summary['unigram_baseline_accuracy']:.1%}) after {summary['steps']} steps; "
-          f"model, metrics and summary.json in {args.out}")
+        check_out_folder(Path(run.out))
+    processes = start_processes(pick_device(run.device))  # under torchrun: meet the other processes
+    try:
+        summary = pretrain(run, resume=args.resume, progress_bar=not args.no_progress, processes=processes,
+                           command=args.command_line)
+    finally:
+        processes.close()
+    if processes.is_main:  # under torchrun every process returns; one reports
+        held_out = summary["held_out"]
+        print(f"held-out MLM accuracy {held_out['mlm_accuracy']:.1%} (unigram baseline "
+              f"{summary['unigram_baseline_accuracy']:.1%}) after {summary['steps']} steps; "
+              f"model, metrics and summary.json in {args.out}")
 
 
-def _check_out_folder(out: Path) -> None:
+def check_out_folder(out: Path) -> None:
     """--out must be a folder we can make or write in: say so before any work, not after it."""
     existing = next(p for p in (out, *out.parents) if p.exists())  # "." or "/" at the latest
     if not existing.is_dir():
@@ -104,11 +148,10 @@ def cmd_fill_mask(args) -> None:
         print(f"[MASK] {i}: " + ", ".join(f"{token} ({p:.2f})" for token, p in guesses))
 
 
-# %% book/cli.md, code cell 6
+# %% book/cli.md, code cell 7
 def _add_pretrain_parser(commands) -> None:
     from bert.pretrain import PretrainingRun
 
-    defaults = PretrainingRun(out="")
     p = commands.add_parser(
         "pretrain", help="pretrain a BERT with masked language modelling (chapter 10)",
         description="Pretrain a BERT from scratch: learn a WordPiece vocabulary, cut the corpus into "
@@ -116,43 +159,11 @@ def _add_pretrain_parser(commands) -> None:
                     "--nsp), and save a model folder that transformers can load. The defaults are the "
                     "settings chapter 10 measured best on a CPU. Example: "
                     "bert pretrain --preset tiny --corpus wiki --minutes 20 --out runs/tiny")
-    p.add_argument("--out", required=True, help="run folder for checkpoints, metrics and the final model")
-    p.add_argument("--preset", default=defaults.preset, choices=list(PRESETS), help="model size (default: %(default)s)")
-    p.add_argument("--corpus", "--data", dest="corpus", default=defaults.corpus,
-                   help="'wiki' (the embedded Wikipedia summaries), a local .txt/.json/.jsonl/.csv file, "
-                        "or a Hugging Face dataset name when online (default: %(default)s)")
-    p.add_argument("--tokenizer", help="use this vocabulary (a model folder or a vocab.txt) instead of "
-                                       "learning one from the corpus")
-    p.add_argument("--minutes", type=float, help="wall-clock training budget; the schedule ends with it")
-    p.add_argument("--max-steps", type=int, help="train for a number of optimizer steps instead")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint")
-    p.add_argument("--nsp", action=argparse.BooleanOptionalAction, default=defaults.nsp,
-                   help="train next sentence prediction too (--no-nsp: MLM only, packed sequences)")
-    p.add_argument("--sparse", action=argparse.BooleanOptionalAction, default=defaults.sparse,
-                   help="decode only the masked positions (same loss, less arithmetic)")
-    p.add_argument("--pre-ln", action=argparse.BooleanOptionalAction, default=defaults.pre_layer_norm,
-                   help="LayerNorm before each sub-layer instead of after (not loadable as a "
-                        "transformers BertModel)")
-    p.add_argument("--lr", type=float, default=defaults.learning_rate, help="peak learning rate (default: %(default)s)")
-    p.add_argument("--batch-size", type=int, default=defaults.batch_size,
-                   help="sequences per optimizer step, over all processes (default: %(default)s)")
-    p.add_argument("--grad-accum-steps", type=int, default=defaults.grad_accum_steps,
-                   help="micro-batches per process and step: with fewer processes, raise it to keep the "
-                        "same --batch-size in memory (default: %(default)s)")
-    p.add_argument("--max-seq-len", type=int, default=defaults.max_seq_len, help="tokens per sequence (default: %(default)s)")
-    p.add_argument("--mask-prob", type=float, default=defaults.mask_prob,
-                   help="fraction of tokens masked in training batches; evaluation always uses 0.15 "
-                        "(default: %(default)s)")
-    p.add_argument("--vocab-size", type=int, default=defaults.vocab_size, help="WordPiece vocabulary size (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=defaults.seed, help="random seed (default: %(default)s)")
-    p.add_argument("--device", default=defaults.device, help="cpu, cuda, or auto (default: %(default)s)")
-    p.add_argument("--checkpoint-every-minutes", type=float, default=defaults.checkpoint_every_minutes,
-                   help="minutes between checkpoints (default: %(default)s)")
-    p.add_argument("--checkpoint-every-steps", type=int, default=0, help="also checkpoint every N steps")
-    p.add_argument("--log-every", type=int, default=defaults.log_every,
-                   help="steps between lines of metrics.jsonl (default: %(default)s)")
+    add_settings(p, PretrainingRun)
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its newest "
+                                                         "checkpoint, with the settings it was started with")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
-    p.set_defaults(run=cmd_pretrain)
+    p.set_defaults(run=cmd_pretrain, settings=PretrainingRun)
 
     f = commands.add_parser("fill-mask", help="fill in [MASK] tokens with a pretrained model",
                             description='Example: bert fill-mask --model runs/tiny "the capital of france is [MASK] ."')
@@ -162,17 +173,13 @@ def _add_pretrain_parser(commands) -> None:
     f.set_defaults(run=cmd_fill_mask)
 
 
-# %% book/cli.md, code cell 7
+# %% book/cli.md, code cell 8
 def cmd_finetune(args) -> None:
     from bert.finetune import FinetuneRun, finetune
 
-    _check_out_folder(Path(args.out))
-    run = FinetuneRun(model=args.model, out=args.out, task=args.task, text_column=args.text_column,
-                      label_column=args.label_column, from_scratch=args.from_scratch, epochs=args.epochs,
-                      learning_rate=args.lr, batch_size=args.batch_size, max_length=args.max_length,
-                      eval_every=args.eval_every, seed=args.seed, split_seed=args.split_seed, device=args.device)
-    pick_device(args.device)
-    summary = finetune(run, progress_bar=not args.no_progress)
+    run = settings_from(args, FinetuneRun)
+    check_out_folder(Path(run.out))
+    summary = finetune(run, resume=args.resume, progress_bar=not args.no_progress, command=args.command_line)
     print(f"test accuracy {summary['test_accuracy']:.1%} (majority label {summary['majority_baseline']:.1%}; "
           f"best dev accuracy {summary['dev_accuracy']:.1%} at step {summary['best_step']}); "
           f"model, metrics and summary.json in {args.out}")
@@ -191,7 +198,8 @@ def _texts(args) -> list[str]:
 
 
 def cmd_predict(args) -> None:
-    from bert.finetune import BertForSequenceClassification, predict_proba
+    from bert.finetune import predict_proba
+    from bert.heads import BertForSequenceClassification
     from bert.tokenizer import BertTokenizer
 
     texts = _texts(args)
@@ -228,41 +236,21 @@ def cmd_embed(args) -> None:
         print(f"{text}\t" + " ".join(f"{v:.4f}" for v in vector))
 
 
-# %% book/cli.md, code cell 8
+# %% book/cli.md, code cell 9
 def _add_finetune_parser(commands) -> None:
-    from bert.finetune import TASKS, FinetuneRun
+    from bert.finetune import FinetuneRun
 
-    defaults = FinetuneRun(model="", out="")
     p = commands.add_parser(
         "finetune", help="fine-tune a BERT folder as a sentence classifier (chapter 11)",
         description="Fine-tune any BERT folder (bert pretrain's, MiniLM, a transformers checkpoint) on "
                     "labelled sentences with a fixed train/dev/test split; keep the model that is best on "
                     "dev and report its test accuracy. Example: "
                     "bert finetune --model runs/tiny --task rotten-tomatoes --out runs/rt")
-    p.add_argument("--model", required=True, help="the BERT folder to start from (its encoder and vocabulary); "
-                                                   "'minilm' is the all-MiniLM-L6-v2 folder that ships offline")
-    p.add_argument("--task", "--data", dest="task", default=defaults.task,
-                   help=f"{' or '.join(TASKS)} (shipped), a local .csv file with text and label columns, "
-                        "or a Hugging Face dataset name when online (default: %(default)s)")
-    p.add_argument("--out", required=True, help="folder for the fine-tuned model, metrics and test predictions")
-    p.add_argument("--text-column", default=defaults.text_column, help="CSV column with the text (default: %(default)s)")
-    p.add_argument("--label-column", default=defaults.label_column, help="CSV column with the label (default: %(default)s)")
-    p.add_argument("--from-scratch", action="store_true",
-                   help="use the model's architecture and vocabulary but random weights (the baseline "
-                        "that shows what pretraining is worth)")
-    p.add_argument("--epochs", type=int, default=defaults.epochs, help="passes over the training set (default: %(default)s)")
-    p.add_argument("--lr", type=float, default=defaults.learning_rate, help="peak learning rate (default: %(default)s)")
-    p.add_argument("--batch-size", type=int, default=defaults.batch_size, help="(default: %(default)s)")
-    p.add_argument("--max-length", type=int, default=defaults.max_length,
-                   help="tokens per text; longer texts are cut (default: %(default)s)")
-    p.add_argument("--eval-every", type=int, default=defaults.eval_every,
-                   help="steps between dev evaluations (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=defaults.seed, help="head initialisation, batch order, dropout (default: %(default)s)")
-    p.add_argument("--split-seed", type=int, default=defaults.split_seed,
-                   help="the train/dev/test split; keep it to compare runs (default: %(default)s)")
-    p.add_argument("--device", default=defaults.device, help="cpu, cuda, or auto (default: %(default)s)")
+    add_settings(p, FinetuneRun)
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out from its "
+                                                         "newest checkpoint (give the same settings)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
-    p.set_defaults(run=cmd_finetune)
+    p.set_defaults(run=cmd_finetune, settings=FinetuneRun)
 
     for name, helptext, run in (
             ("predict", "label texts with a fine-tuned classifier", cmd_predict),
@@ -283,7 +271,7 @@ def _add_finetune_parser(commands) -> None:
             c.add_argument("--out", help="save the vectors to this .npy file instead of printing them")
 
 
-# %% book/cli.md, code cell 9
+# %% book/cli.md, code cell 10
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bert",
@@ -313,13 +301,15 @@ def _package_version() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    args.command_line = "bert " + shlex.join(argv)  # for the run's summary
     try:
         args.run(args)
     except USER_ERRORS as error:
         if args.debug:
             raise
-        print(f"bert {args.command}: error: {_one_line(error)}", file=sys.stderr)
+        print(f"bert {args.command}: error: {_one_line(error, getattr(args, 'settings', None))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"bert {args.command}: interrupted", file=sys.stderr)

@@ -3,7 +3,7 @@
 
 Every line of this module is explained in book/11_fine_tuning.md."""
 
-__all__ = ['LabelledTexts', 'rotten_tomatoes', 'wikipedia_topics', 'read_labelled_csv', 'TASKS', 'load_task', 'split_task', 'SequenceClassifierOutput', 'BertForSequenceClassification', 'tokenize', 'predict_proba', 'model_folder', 'FinetuneRun', 'finetune', 'bootstrap_interval', 'embed']
+__all__ = ['LabelledTexts', 'rotten_tomatoes', 'wikipedia_topics', 'read_labelled_csv', 'TASKS', 'load_task', 'split_task', 'SequenceClassifierOutput', 'BertForSequenceClassification', 'tokenize', 'predict_proba', 'model_folder', 'FinetuneRun', 'LengthGroupedBatches', 'classification_step', 'BEST', 'KeepBestOnDev', 'finetune', 'bootstrap_interval', 'embed']
 
 # %% book/11_fine_tuning.md, code cell 3
 import bz2
@@ -11,7 +11,7 @@ import csv
 import dataclasses
 import io
 import json
-import sys
+import shutil
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass
@@ -20,15 +20,13 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
 
 from bert.config import BertConfig, load_config
-from bert.files import atomic_write
+from bert.files import atomic_write, folder_written_atomically, minilm_path, package_file, read_jsonl
 from bert.model import BertModel, BertPreTrainedModel, mean_pool, read_weights
+from bert.settings import SettingError, check_settings, setting
 from bert.tokenizer import BertTokenizer
-from bert.files import minilm_path, package_file
-from bert.trainer import (TrainingConfig, TrainingDiverged, _autocast, configure_optimizer, learning_rate,
-                          pick_device)
+from bert.trainer import SingleProcess, TrainingConfig, autocast, fit, micro_batch_size, pick_device
 
 
 # %% book/11_fine_tuning.md, code cell 4
@@ -90,10 +88,10 @@ def read_labelled_csv(path: str | Path, text_column: str = "text", label_column:
                          "as UTF-8 (in a spreadsheet: CSV UTF-8) and try again") from None
     reader = csv.DictReader(io.StringIO(content, newline=""))
     columns = reader.fieldnames or []
-    for flag, column in (("--text-column", text_column), ("--label-column", label_column)):
+    for setting_name, column in (("text_column", text_column), ("label_column", label_column)):
         if column not in columns:
-            raise ValueError(f"{path} has no column {column!r} (its columns: {', '.join(columns) or 'none'}); "
-                             f"name the right one with {flag}")
+            raise SettingError(f"{path} has no column {column!r} (its columns: {', '.join(columns) or 'none'}); "
+                               f"name the right one with `{setting_name}`")
     rows = list(reader)
     empty = [i + 2 for i, row in enumerate(rows) if not (row[text_column] or "").strip()]  # line 1: header
     if empty:
@@ -132,8 +130,8 @@ def load_task(task: str, text_column: str = "text", label_column: str = "label")
                          f"name ({type(error).__name__}: {str(error).splitlines()[0][:120]})") from None
     for column in (text_column, label_column):
         if column not in rows.column_names:
-            raise ValueError(f"dataset {task} has no column {column!r} (its columns: "
-                             f"{', '.join(rows.column_names)}); name it with --text-column / --label-column")
+            raise SettingError(f"dataset {task} has no column {column!r} (its columns: "
+                               f"{', '.join(rows.column_names)}); name it with `text_column` / `label_column`")
     feature = rows.features[label_column]
     raw = [str(label) for label in rows[label_column]]
     names = list(feature.names) if hasattr(feature, "names") else _label_names(raw)
@@ -249,8 +247,8 @@ def tokenize(tokenizer: BertTokenizer, texts, max_length: int, truncate: bool = 
     too_long = [(i, len(row)) for i, row in enumerate(rows, 1) if len(row) > max_length]
     if too_long and not truncate:
         i, n = too_long[0]
-        raise ValueError(f"text {i} has {n} tokens but this model reads at most {max_length}: "
-                         "shorten it, or let it be cut (--truncate)")
+        raise SettingError(f"text {i} has {n} tokens but this model reads at most {max_length}: "
+                           "shorten it, or let it be cut (`truncate=True`)")
     return [row[:max_length - 1] + [row[-1]] if len(row) > max_length else row for row in rows]  # keep [SEP]
 
 
@@ -264,7 +262,7 @@ def _forward_rows(model, rows: list[list[int]], pad_id: int, read, batch_size: i
     results = []
     for start in range(0, len(rows), batch_size):
         batch = {k: v.to(device) for k, v in _pad([rows[i] for i in order[start:start + batch_size]], pad_id).items()}
-        with _autocast(device):
+        with autocast(device):
             results.append(read(model(**batch), batch).float().cpu())
     model.train(was_training)
     return torch.cat(results)[torch.argsort(torch.tensor(order))]  # back to the rows' order
@@ -283,32 +281,40 @@ def model_folder(name: str | Path) -> Path:
     return minilm_path() if str(name) == "minilm" else Path(name)
 
 
-@dataclass
-class FinetuneRun:
-    model: str  # a BERT folder (or 'minilm'): its encoder and tokenizer are the starting point
-    out: str  # where the fine-tuned model, metrics.jsonl and summary.json go
-    task: str = "rotten-tomatoes"  # a TASKS name, a CSV file, or a Hugging Face dataset (online)
-    text_column: str = "text"
-    label_column: str = "label"
-    from_scratch: bool = False  # the model's architecture and vocabulary, random weights
-    epochs: int = 3
+@dataclass(kw_only=True)
+class FinetuneRun(TrainingConfig):
+    """A fine-tuning run: every setting of TrainingConfig, with fine-tuning's defaults, plus the
+    model to start from and the labelled data."""
+
+    model: str = setting(dataclasses.MISSING, "the BERT folder to start from (its encoder and "
+                         "vocabulary); 'minilm' is the all-MiniLM-L6-v2 folder that ships offline")
+    out: str = setting(dataclasses.MISSING, "folder for the fine-tuned model, metrics and test predictions")
+    task: str = setting("rotten-tomatoes", "a shipped task (rotten-tomatoes, wiki-topics), a local .csv "
+                        "file with text and label columns, or a Hugging Face dataset name when online", aliases=("--data",))
+    text_column: str = setting("text", "the column that holds the text")
+    label_column: str = setting("label", "the column that holds the label")
+    from_scratch: bool = setting(False, "the model's architecture and vocabulary with random weights "
+                                 "(the baseline that shows what pretraining is worth)")
+    max_length: int = setting(128, "tokens per text; longer texts are cut")
+    split_seed: int = setting(0, "the train/dev/test split; keep it fixed to compare runs")
+    device: str = setting("auto", "cpu, cuda, cuda:N, or auto")
+    # TrainingConfig's settings with the usual fine-tuning values (BERT §A.3; AdamW's own betas and eps)
+    epochs: float | None = 3
     learning_rate: float = 5e-5
     batch_size: int = 32
-    max_length: int = 128  # longer texts are cut
     warmup_fraction: float = 0.1
-    weight_decay: float = 0.01
-    eval_every: int = 50  # steps between dev evaluations (the learning curve)
-    seed: int = 0  # the head's initialisation, the order of batches, dropout
-    split_seed: int = 0  # the train / dev / test split: keep it fixed to compare runs
-    device: str = "auto"
+    adam_betas: tuple[float, float] = (0.9, 0.999)
+    adam_eps: float = 1e-8
+    log_every: int = 50
+    eval_every_steps: int = 50  # dev accuracy: the learning curve, and the choice of the best model
+    eval_every_minutes: float = 0
+    keep_checkpoints: int = 1
 
     def __post_init__(self):
-        for name in ("epochs", "batch_size", "eval_every", "max_length"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive whole number, got {value!r}")
-        if not self.learning_rate > 0 or not 0 <= self.warmup_fraction < 1:
-            raise ValueError("learning_rate must be > 0 and warmup_fraction in [0, 1)")
+        if self.max_steps is not None or self.minutes is not None:
+            self.epochs = None  # a budget in steps or minutes replaces the default epochs
+        super().__post_init__()
+        check_settings(self, whole=("max_length",))
 
 
 # %% book/11_fine_tuning.md, code cell 14
@@ -323,6 +329,32 @@ def _length_grouped_batches(lengths: list[int], batch_size: int, generator: torc
     return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
 
 
+class LengthGroupedBatches:
+    """Micro-batch k of labelled token rows, as chapter 9's `fit` reads them: epoch k // len(self)
+    in length-grouped batches of `size`, seeded by the epoch."""
+
+    def __init__(self, rows: list[list[int]], labels: list[int], size: int, pad_id: int, seed: int = 0):
+        self.rows, self.labels, self.size, self.pad_id, self.seed = rows, torch.tensor(labels), size, pad_id, seed
+        self._epoch, self._batches = None, None
+
+    def __len__(self) -> int:
+        return -(-len(self.rows) // self.size)
+
+    def __getitem__(self, k: int) -> dict:
+        epoch, offset = divmod(k, len(self))
+        if epoch != self._epoch:
+            generator = torch.Generator().manual_seed(self.seed * 1000 + epoch)
+            self._epoch = epoch
+            self._batches = _length_grouped_batches([len(row) for row in self.rows], self.size, generator)
+        ids = self._batches[offset]
+        return {**_pad([self.rows[i] for i in ids], self.pad_id), "labels": self.labels[ids]}
+
+
+def classification_step(model, batch: dict) -> tuple[torch.Tensor, dict]:
+    out = model(**batch)
+    return out.loss, {"accuracy": ((out.logits.argmax(-1) == batch["labels"]).sum().item(), len(batch["labels"]))}
+
+
 def _accuracy(model, rows, labels, pad_id: int) -> tuple[float, float, torch.Tensor]:
     """Mean loss, accuracy and the (N, K) probabilities (in the rows' order) on pre-tokenised rows."""
     logits = _forward_rows(model, rows, pad_id, lambda out, _: out.logits)
@@ -331,79 +363,61 @@ def _accuracy(model, rows, labels, pad_id: int) -> tuple[float, float, torch.Ten
     return F.cross_entropy(logits, labels).item(), accuracy, logits.softmax(-1)
 
 
-def finetune(run: FinetuneRun, progress_bar: bool = True) -> dict:
-    """Fine-tune run.model on run.task; save the best-on-dev model and its metrics in run.out."""
+# %% book/11_fine_tuning.md, code cell 15
+BEST = "best"  # the folder, inside the run's, that holds the best weights on dev so far
+
+
+class KeepBestOnDev:
+    """The evaluation `fit` calls: dev loss and accuracy, and a copy of the weights whenever dev
+    accuracy beats every earlier evaluation. The best so far is read back from metrics.jsonl, which a
+    resumed run has rewound to its checkpoint, so a resumed run keeps the same best model."""
+
+    def __init__(self, out: Path, rows, labels, pad_id: int):
+        self.out, self.rows, self.labels, self.pad_id = out, rows, labels, pad_id
+
+    def best(self) -> dict | None:
+        path = self.out / "metrics.jsonl"
+        evaluations = [r for r in read_jsonl(path) if "dev_accuracy" in r] if path.exists() else []
+        return max(evaluations, key=lambda r: r["dev_accuracy"], default=None)  # the first of equals
+
+    def __call__(self, model) -> dict:
+        best = self.best()
+        loss, accuracy, _ = _accuracy(model, self.rows, self.labels, self.pad_id)
+        if best is None or accuracy > best["dev_accuracy"]:
+            with folder_written_atomically(self.out / BEST) as tmp:
+                model.save_pretrained(tmp)
+        return {"dev_loss": loss, "dev_accuracy": accuracy}
+
+
+# %% book/11_fine_tuning.md, code cell 16
+def finetune(run: FinetuneRun, resume: bool = False, progress_bar: bool = True, command: str | None = None) -> dict:
+    """Fine-tune run.model on run.task; save the best-on-dev model and its metrics in run.out.
+    `resume` continues an interrupted run from its newest checkpoint; `command` goes into the summary."""
     out, started = Path(run.out), time.time()
     device = pick_device(run.device)
     data = load_task(run.task, run.text_column, run.label_column)
     splits = split_task(data, run.split_seed)
     folder = model_folder(run.model)
     tokenizer = BertTokenizer.from_pretrained(folder)
-    torch.manual_seed(run.seed)
+    torch.manual_seed(run.seed)  # the head's initial weights
     model = BertForSequenceClassification.from_encoder(folder, data.label_names, run.from_scratch).to(device)
     length = min(run.max_length, model.config.max_position_embeddings)
     rows = {name: tokenize(tokenizer, part.texts, length) for name, part in splits.items()}
-    train_labels = torch.tensor(splits["train"].labels)
-
-    steps_per_epoch = -(-len(rows["train"]) // run.batch_size)
-    total = run.epochs * steps_per_epoch
-    optimizer = configure_optimizer(model, TrainingConfig(
-        max_steps=total, learning_rate=run.learning_rate, weight_decay=run.weight_decay,
-        adam_betas=(0.9, 0.999), adam_eps=1e-8))  # the usual fine-tuning AdamW
-    out.mkdir(parents=True, exist_ok=True)
-    metrics_path = out / "metrics.jsonl"
-    log = open(metrics_path, "w", encoding="utf-8")
-    best = {"dev_accuracy": -1.0}
-    step, window = 0, []
-    bar = tqdm(total=total, unit="step", disable=not progress_bar, dynamic_ncols=True)
-
-    def record(**values) -> None:
-        log.write(json.dumps({"step": step, "epoch": round(step / steps_per_epoch, 3), **values}) + "\n")
-        log.flush()
-
-    model.train()
-    try:
-        lengths = [len(row) for row in rows["train"]]
-        for epoch in range(run.epochs):
-            generator = torch.Generator().manual_seed(run.seed * 1000 + epoch)
-            for ids in _length_grouped_batches(lengths, run.batch_size, generator):
-                batch = {k: v.to(device) for k, v in _pad([rows["train"][i] for i in ids], tokenizer.pad_token_id).items()}
-                for group in optimizer.param_groups:
-                    group["lr"] = learning_rate(step / total, run.learning_rate, run.warmup_fraction)
-                with _autocast(device):
-                    loss = model(**batch, labels=train_labels[ids].to(device)).loss
-                if not torch.isfinite(loss):
-                    raise TrainingDiverged(f"the loss became {loss.item()} at step {step + 1}; no model was saved. "
-                                           "Lower --lr and run again.")
-                loss.backward()
-                nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
-                step += 1
-                window.append(loss.item())
-                bar.update(1)
-                if step % run.eval_every == 0 or step == total:
-                    dev_loss, dev_accuracy, _ = _accuracy(model, rows["dev"], splits["dev"].labels, tokenizer.pad_token_id)
-                    record(train_loss=sum(window) / len(window), dev_loss=dev_loss, dev_accuracy=dev_accuracy)
-                    bar.set_postfix(dev_acc=f"{dev_accuracy:.3f}")
-                    window = []
-                    if dev_accuracy > best["dev_accuracy"]:  # keep the best weights so far, on the CPU
-                        best = {"dev_accuracy": dev_accuracy, "step": step,
-                                "weights": {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}}
-    finally:
-        bar.close()
-        log.close()
-
-    model.load_state_dict(best.pop("weights"))
-    test_loss, test_accuracy, probabilities = _accuracy(model, rows["test"], splits["test"].labels, tokenizer.pad_token_id)
-    predictions = probabilities.argmax(-1).tolist()
-    K = len(data.label_names)
+    batches = LengthGroupedBatches(rows["train"], splits["train"].labels, micro_batch_size(run),
+                                   tokenizer.pad_token_id, run.seed)
+    keep_best = KeepBestOnDev(out, rows["dev"], splits["dev"].labels, tokenizer.pad_token_id)
+    state = fit(model, classification_step, batches, run, out, keep_best, resume, progress_bar,
+                SingleProcess(device))
+    best = keep_best.best()
+    model.load_weights(read_weights(out / BEST), source=str(out / BEST))
+    test_loss, test_accuracy, probabilities = _accuracy(model, rows["test"], splits["test"].labels,
+                                                        tokenizer.pad_token_id)
+    predictions, K = probabilities.argmax(-1).tolist(), len(data.label_names)
     confusion = [[sum(1 for t, p in zip(splits["test"].labels, predictions) if t == i and p == j)
                   for j in range(K)] for i in range(K)]
-    summary = {"command": "bert " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("bert") else None,
-               "run": asdict(run), "label_names": data.label_names,
+    summary = {"command": command, "run": asdict(run), "label_names": data.label_names,
                "examples": {name: len(part) for name, part in splits.items()},
-               "steps": step, "best_step": best["step"], "dev_accuracy": best["dev_accuracy"],
+               "steps": state["step"], "best_step": best["step"], "dev_accuracy": best["dev_accuracy"],
                "test_accuracy": test_accuracy, "test_loss": test_loss,
                "majority_baseline": max(Counter(splits["test"].labels).values()) / len(splits["test"]),
                "confusion": confusion, "parameters": sum(p.numel() for p in model.parameters()),
@@ -416,10 +430,12 @@ def finetune(run: FinetuneRun, progress_bar: bool = True) -> dict:
         for text, label, prediction, row in zip(splits["test"].texts, splits["test"].labels, predictions,
                                                  probabilities.tolist())))
     atomic_write(out / "summary.json", json.dumps(summary, indent=1) + "\n")
+    for done in (out / BEST, out / "checkpoints"):  # the run is complete: its model is in `out`
+        shutil.rmtree(done, ignore_errors=True)
     return summary
 
 
-# %% book/11_fine_tuning.md, code cell 19
+# %% book/11_fine_tuning.md, code cell 21
 def bootstrap_interval(correct: torch.Tensor, samples: int = 2000, level: float = 0.95,
                        seed: int = 0) -> tuple[float, float]:
     """Percentile bootstrap of mean accuracy. `correct` is (N,) or (seeds, N) booleans (or a
@@ -432,7 +448,7 @@ def bootstrap_interval(correct: torch.Tensor, samples: int = 2000, level: float 
     return low.item(), high.item()
 
 
-# %% book/11_fine_tuning.md, code cell 26
+# %% book/11_fine_tuning.md, code cell 28
 @torch.no_grad()
 def embed(model, tokenizer, texts, pooling: str = "mean", normalize: bool = True, batch_size: int = 128,
           truncate: bool = False) -> torch.Tensor:

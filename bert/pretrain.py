@@ -3,9 +3,10 @@
 
 Every line of this module is explained in book/10_pretraining_tiny_bert.md."""
 
-__all__ = ['PretrainingRun', 'unigram_accuracy', 'prepare_data', 'pretrain']
+__all__ = ['PretrainingRun', 'unigram_accuracy', 'prepare_data', 'pretrain', 'freeze_unused_heads']
 
 # %% book/10_pretraining_tiny_bert.md, code cell 3
+import dataclasses
 import json
 import sys
 import time
@@ -14,51 +15,61 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-import torch.distributed as dist
 
-from bert.config import preset
-from bert.files import atomic_write
+from bert.config import PRESETS, preset
 from bert.data import (MaskingCollator, PretrainingDataset, create_examples, load_documents,
                        split_documents, tokenize_documents)
+from bert.files import atomic_write
 from bert.heads import BertForPreTraining
+from bert.settings import SettingError, check_settings, setting
 from bert.tokenizer import BertTokenizer, train_wordpiece
-from bert.trainer import TrainingConfig, evaluate, init_distributed, pick_device, rank_and_world, train
+from bert.trainer import SingleProcess, TrainingConfig, evaluate, pick_device, train
 
 
 # %% book/10_pretraining_tiny_bert.md, code cell 4
-@dataclass
-class PretrainingRun:
-    out: str  # the run folder
-    preset: str = "tiny"
-    corpus: str = "wiki"  # "wiki" (embedded), a local file, or a Hugging Face dataset name
-    tokenizer: str | None = None  # an existing vocabulary (folder or vocab.txt); None = learn one
-    minutes: float | None = None  # wall-clock budget; or max_steps
-    max_steps: int | None = None
-    vocab_size: int = 8192
-    # the defaults below are the levers that won on a small budget, measured in this chapter
-    max_seq_len: int = 64  # short sequences: more updates per minute (BERT: 128, then 512)
-    mask_prob: float = 0.3  # of the training data; held-out evaluation always masks 15 %
-    nsp: bool = False  # MLM only, as RoBERTa
-    sparse: bool = True  # decode only the masked positions
-    pre_layer_norm: bool = False
-    learning_rate: float = 1e-3
-    batch_size: int = 16  # sequences per step, over all processes when torchrun starts several
-    grad_accum_steps: int = 1  # micro-batches per step and process
-    warmup_fraction: float = 0.06
-    eval_fraction: float = 0.02
-    seed: int = 0
-    device: str = "auto"
-    checkpoint_every_minutes: float = 5.0
-    checkpoint_every_steps: int = 0
-    log_every: int = 10
+@dataclass(kw_only=True)
+class PretrainingRun(TrainingConfig):
+    """A pretraining run: every setting of TrainingConfig, plus the corpus, the model and the masking."""
 
-    def training_config(self) -> TrainingConfig:
-        return TrainingConfig(batch_size=self.batch_size, grad_accum_steps=self.grad_accum_steps,
-                              learning_rate=self.learning_rate,
-                              warmup_fraction=self.warmup_fraction, max_steps=self.max_steps,
-                              minutes=self.minutes, sparse=self.sparse, seed=self.seed,
-                              checkpoint_every_minutes=self.checkpoint_every_minutes,
-                              checkpoint_every_steps=self.checkpoint_every_steps, log_every=self.log_every)
+    out: str = setting(dataclasses.MISSING, "run folder for checkpoints, metrics and the final model")
+    preset: str = setting("tiny", "model size (chapter 1)", choices=tuple(PRESETS))
+    corpus: str = setting("wiki", "'wiki' (the embedded Wikipedia summaries), a local .txt/.json/.jsonl/"
+                                  ".csv file, or a Hugging Face dataset name when online", aliases=("--data",))
+    tokenizer: str | None = setting(None, "use this vocabulary (a model folder or a vocab.txt) instead of "
+                                          "learning one from the corpus")
+    vocab_size: int = setting(8192, "WordPiece vocabulary size, when one is learnt")
+    # the defaults below are the levers that won on a small budget, measured in this chapter
+    max_seq_len: int = setting(64, "tokens per sequence (BERT: 128, then 512)")
+    mask_prob: float = setting(0.3, "fraction of tokens masked in training batches; held-out "
+                                    "evaluation always masks 15 %")
+    nsp: bool = setting(False, "train next sentence prediction too (otherwise MLM only, on packed "
+                               "sequences, as RoBERTa)")
+    sparse: bool = setting(True, "decode only the masked positions (the same loss, less arithmetic)")
+    pre_layer_norm: bool = setting(False, "LayerNorm before each sub-layer instead of after (not loadable "
+                                          "as a transformers BertModel)", flag="--pre-ln")
+    eval_fraction: float = setting(0.02, "fraction of the documents held out for evaluation")
+    device: str = setting("auto", "cpu, cuda, cuda:N, or auto")
+    batch_size: int = 16  # TrainingConfig's settings, with this chapter's defaults
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_settings(self, whole=("vocab_size",), fraction=("eval_fraction",))
+        if self.preset not in PRESETS:
+            raise SettingError(f"unknown `preset` {self.preset!r}; choose one of {', '.join(PRESETS)}")
+        positions = preset(self.preset).max_position_embeddings
+        if not 5 <= self.max_seq_len <= positions:
+            raise SettingError(f"`max_seq_len` must be between 5 (room for [CLS] A [SEP] B [SEP]) and the "
+                               f"{positions} positions of the model, got {self.max_seq_len}")
+        if not 0 <= self.mask_prob <= 1:
+            raise SettingError(f"`mask_prob` is a fraction of the tokens, between 0 and 1, got {self.mask_prob}")
+
+    @classmethod
+    def from_folder(cls, out) -> "PretrainingRun":
+        """The settings a run folder was started with (its run.json)."""
+        path = Path(out) / RUN_FILE
+        if not path.exists():
+            raise SettingError(f"`resume=True`: {out} holds no {RUN_FILE}; is it a `bert pretrain` run folder?")
+        return cls(**{**json.loads(path.read_text()), "out": str(out)})
 
 
 # %% book/10_pretraining_tiny_bert.md, code cell 5
@@ -96,68 +107,69 @@ def prepare_data(run: PretrainingRun, tokenizer: BertTokenizer | None = None):
     return tokenizer, examples(train_ids, run.nsp, run.seed), examples(eval_ids, False, run.seed + 1), eval_pairs
 
 
-def pretrain(run: PretrainingRun, resume: bool = False, progress_bar: bool = True) -> dict:
-    """Run the whole recipe; write the model folder, metrics.jsonl and summary.json into run.out."""
-    device = init_distributed(pick_device(run.device))  # under torchrun: meet the other processes
-    try:
-        return _pretrain(run, device, resume, progress_bar)
-    finally:
-        if dist.is_initialized():
-            dist.destroy_process_group()
-
-
-def _pretrain(run: PretrainingRun, device: torch.device, resume: bool, progress_bar: bool) -> dict:
-    out = Path(run.out)
-    started = time.time()
-    rank, world_size = rank_and_world()
+def pretrain(run: PretrainingRun, resume: bool = False, progress_bar: bool = True, processes=None,
+             command: str | None = None) -> dict:
+    """Run the whole recipe; write the model folder, metrics.jsonl and summary.json into run.out.
+    `resume` continues the run in run.out with the settings it was started with; `command` is
+    recorded in the summary (the CLI passes its command line)."""
+    started, out = time.time(), Path(run.out)
     if resume:
-        if not (out / RUN_FILE).exists():
-            raise FileNotFoundError(f"--resume: {out} holds no {RUN_FILE}; is it a `bert pretrain` run folder?")
-        run = PretrainingRun(**{**json.loads((out / RUN_FILE).read_text()), "out": str(out)})
+        run = PretrainingRun.from_folder(out)
+    processes = processes or SingleProcess(pick_device(run.device))
     tokenizer = None  # the folder is made when the tokenizer is saved, once the data has loaded
-    if resume or rank > 0:
-        if rank > 0:
-            dist.barrier()  # wait for rank 0's vocabulary
+    if not processes.is_main:
+        processes.barrier()  # wait for rank 0's vocabulary
+    if resume or not processes.is_main:
         tokenizer = BertTokenizer.from_pretrained(out)
     tokenizer, train_set, eval_set, eval_pairs = prepare_data(run, tokenizer)
-    if rank == 0:
+    if processes.is_main:
         if not resume:
             tokenizer.save_pretrained(out)
             atomic_write(out / RUN_FILE, json.dumps(asdict(run), indent=1) + "\n")
-        if world_size > 1:
-            dist.barrier()  # the others may read it now
+        processes.barrier()  # the others may read it now
         print(f"{len(train_set):,} training and {len(eval_set):,} held-out sequences; "
               f"vocabulary {tokenizer.vocab_size:,}", file=sys.stderr)
-
+    processes.check_same(train_set)
     config = preset(run.preset, vocab_size=tokenizer.vocab_size, pad_token_id=tokenizer.pad_token_id,
                     pre_layer_norm=run.pre_layer_norm)
     torch.manual_seed(run.seed)  # the same initial weights for the same seed, in every process
-    model = BertForPreTraining(config).to(device)
+    model = BertForPreTraining(config).to(processes.device)
+    freeze_unused_heads(model, run.nsp)
     collator, eval_collator = MaskingCollator(tokenizer, mask_prob=run.mask_prob), MaskingCollator(tokenizer)
-    state = train(model, train_set, eval_set, collator, run.training_config(), out, resume=resume,
-                  progress_bar=progress_bar, eval_collator=eval_collator)
+    state = train(model, train_set, eval_set, collator, run, out, resume=resume, progress_bar=progress_bar,
+                  eval_collator=eval_collator, sparse=run.sparse, processes=processes)
     summary = None
-    if rank == 0:
+    if processes.is_main:
         model.save_pretrained(out)
-        final = evaluate(model, eval_set, eval_collator)
-        if eval_pairs is not None:
-            final["nsp_accuracy"] = evaluate(model, eval_pairs, eval_collator)["nsp_accuracy"]
-            labels = [example["next_sentence_label"] for example in eval_pairs]
-            final["nsp_majority_baseline"] = max(labels.count(0), labels.count(1)) / len(labels)
-        summary = {"command": "bert " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("bert") else None,
-                   "run": asdict(run), "parameters": sum(p.numel() for p in model.parameters()),
-                   "steps": state["step"], "training_seconds": round(state["elapsed"], 1),
-                   "wall_seconds_this_session": round(time.time() - started, 1),
-                   "tokens_per_second": round(state["tokens"] / max(state["train_seconds"], 1e-9)),
-                   "held_out": final,
-                   "unigram_baseline_accuracy": unigram_accuracy(train_set, eval_set, eval_collator),
-                   "device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
-                   "processes": world_size}
-        if "replica_max_abs_diff" in state:
-            summary["replica_max_abs_diff"] = state["replica_max_abs_diff"]
+        summary = _summary(run, model, state, eval_set, eval_pairs, train_set, eval_collator, started,
+                           processes, command)
         atomic_write(out / SUMMARY_FILE, json.dumps(summary, indent=1) + "\n")
-    if world_size > 1:  # every process returns rank 0's summary
-        shared = [summary]
-        dist.broadcast_object_list(shared, src=0)
-        summary = shared[0]
+    return processes.share(summary)  # every process returns rank 0's summary
+
+
+def freeze_unused_heads(model: BertForPreTraining, nsp: bool) -> None:
+    """Without NSP no loss reaches the pooler and the NSP head: freeze them, so that neither the
+    optimizer nor DistributedDataParallel waits for gradients that never come (chapter 14)."""
+    if not nsp:
+        model.bert.pooler.requires_grad_(False)
+        model.cls.seq_relationship.requires_grad_(False)
+
+
+def _summary(run, model, state, eval_set, eval_pairs, train_set, eval_collator, started, processes,
+             command) -> dict:
+    final = evaluate(model, eval_set, eval_collator)
+    if eval_pairs is not None:
+        final["nsp_accuracy"] = evaluate(model, eval_pairs, eval_collator)["nsp_accuracy"]
+        labels = [example["next_sentence_label"] for example in eval_pairs]
+        final["nsp_majority_baseline"] = max(labels.count(0), labels.count(1)) / len(labels)
+    summary = {"command": command, "run": asdict(run), "parameters": sum(p.numel() for p in model.parameters()),
+               "steps": state["step"], "training_seconds": round(state["elapsed"], 1),
+               "wall_seconds_this_session": round(time.time() - started, 1),
+               "tokens_per_second": round(state["tokens"] / max(state["train_seconds"], 1e-9)),
+               "held_out": final,
+               "unigram_baseline_accuracy": unigram_accuracy(train_set, eval_set, eval_collator),
+               "device": str(processes.device), "torch": torch.__version__, "threads": torch.get_num_threads(),
+               "processes": processes.world_size}
+    if "replica_max_abs_diff" in state:
+        summary["replica_max_abs_diff"] = state["replica_max_abs_diff"]
     return summary

@@ -3,9 +3,117 @@
 
 Every line of this module is explained in book/14_scaling_out.md."""
 
-__all__ = ['allreduce_bytes']
+__all__ = ['allreduce_bytes', 'start_processes', 'Processes']
 
 # %% book/14_scaling_out.md, code cell 6
+import json
+import os
+import zlib
+from contextlib import nullcontext
+from datetime import timedelta
+from types import SimpleNamespace
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from bert.trainer import Counts, SingleProcess
+
+
+# %% book/14_scaling_out.md, code cell 7
 def allreduce_bytes(num_values: int, processes: int, bytes_per_value: int = 4) -> float:
     """Bytes each process sends (and receives) in a ring all-reduce: 2 (W - 1) / W of the data."""
     return 2 * (processes - 1) / processes * num_values * bytes_per_value
+
+
+# %% book/14_scaling_out.md, code cell 9
+def start_processes(device: torch.device) -> SingleProcess:
+    """The processes of this run: several when torchrun started them (WORLD_SIZE > 1), joined in a
+    process group (NCCL between GPUs, one per process; gloo between CPU processes); else one."""
+    if int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        return SingleProcess(device)
+    if device.type == "cuda":  # one GPU per process
+        device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():  # meets the others at MASTER_ADDR:MASTER_PORT, set by torchrun
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo",
+                                timeout=timedelta(hours=1))  # data preparation runs between two meetings
+    return Processes(device)
+
+
+# %% book/14_scaling_out.md, code cell 10
+class _OutputAsDict(nn.Module):
+    """`model` with its output as a dict: DDP looks for the output's tensors in dicts, lists and
+    tuples, not in dataclasses."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, **batch) -> dict:
+        return vars(self.model(**batch))
+
+
+class Processes(SingleProcess):
+    """The W processes of a torchrun run, as the training loop (chapter 9) sees them."""
+
+    def __init__(self, device: torch.device):
+        super().__init__(device)
+        self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
+        self.is_main, self.ddp = self.rank == 0, None
+
+    def wrap(self, model):
+        """DistributedDataParallel averages the gradients over the processes during backward."""
+        self.ddp = DistributedDataParallel(_OutputAsDict(model),
+                                           device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        return lambda **batch: SimpleNamespace(**self.ddp(**batch))
+
+    def gradient_sync(self, last: bool):
+        return nullcontext() if last else self.ddp.no_sync()  # exchange once a step, on the last micro-batch
+
+    def all_sum(self, counts: Counts) -> Counts:
+        names = sorted(counts.sums)
+        values = torch.tensor([counts.sums[n] for n in names] + [counts.totals[n] for n in names],
+                              dtype=torch.float64, device=self.device)
+        dist.all_reduce(values)
+        total = Counts()
+        total.add(**{n: (values[i].item(), values[len(names) + i].item()) for i, n in enumerate(names)})
+        return total
+
+    def from_main(self, value: float) -> float:
+        tensor = torch.tensor([value], dtype=torch.float64, device=self.device)
+        dist.broadcast(tensor, src=0)
+        return tensor.item()
+
+    def barrier(self) -> None:
+        dist.barrier()
+
+    def share(self, value):
+        shared = [value]
+        dist.broadcast_object_list(shared, src=0)
+        return shared[0]
+
+    def check_same(self, examples) -> None:
+        n = len(examples)
+        probe = [n, *([list(map(int, examples[i]["input_ids"])) for i in (0, n // 2, n - 1)] if n else [])]
+        fingerprints = [None] * self.world_size
+        dist.all_gather_object(fingerprints, zlib.crc32(json.dumps(probe).encode()))
+        if len(set(fingerprints)) > 1:
+            raise ValueError("the processes prepared different training data (a different vocabulary or "
+                             "corpus?): every process must build the same examples in the same order")
+
+    def finish(self, model, state: dict) -> dict:
+        """The largest difference between two processes' copies of any weight (0.0: identical); as a
+        collective it also holds the others until rank 0's last checkpoint is written."""
+        largest = 0.0
+        for p in model.parameters():
+            high, low = p.detach().clone(), p.detach().clone()
+            dist.all_reduce(high, op=dist.ReduceOp.MAX)
+            dist.all_reduce(low, op=dist.ReduceOp.MIN)
+            largest = max(largest, (high - low).max().item())
+        return {**state, "replica_max_abs_diff": largest}
+
+    def close(self) -> None:
+        if dist.is_initialized():
+            dist.destroy_process_group()

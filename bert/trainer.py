@@ -3,72 +3,63 @@
 
 Every line of this module is explained in book/09_training_loop.md."""
 
-__all__ = ['TrainingConfig', 'configure_optimizer', 'learning_rate', 'save_checkpoint', 'latest_checkpoint', 'load_checkpoint', 'TrainingDiverged', 'pick_device', 'evaluate', 'init_distributed', 'rank_and_world', 'is_main_process', 'train']
+__all__ = ['TrainingConfig', 'configure_optimizer', 'learning_rate', 'fit', 'micro_batch_size', 'ShuffledBatches', 'pretraining_step', 'pretraining_counts', 'Schedule', 'Counts', 'MetricsLog', 'TrainingDiverged', 'stop_if_diverged', 'save_checkpoint', 'latest_checkpoint', 'load_checkpoint', 'start_or_resume', 'SingleProcess', 'to_device', 'autocast', 'pick_device', 'evaluate', 'train']
 
 # %% book/09_training_loop.md, code cell 3
 import json
 import math
-import os
 import shutil
 import time
-import zlib
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
-from datetime import timedelta
+from functools import partial
 from pathlib import Path
-from types import SimpleNamespace
 
 import torch
-import torch.distributed as dist
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
-from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm  # the terminal bar: the CLI runs this loop, not a notebook
 
-from bert.files import atomic_write
+from bert.files import append_jsonl, folder_written_atomically, truncate_jsonl
 from bert.model import WEIGHTS_FILE
+from bert.settings import SettingError, check_settings, setting
 
 
 # %% book/09_training_loop.md, code cell 4
-@dataclass
+@dataclass(kw_only=True)
 class TrainingConfig:
-    batch_size: int = 32  # sequences per optimizer step (all micro-batches of all processes together)
-    grad_accum_steps: int = 1  # micro-batches per step and process, of batch_size / (this * processes)
-    learning_rate: float = 1e-3  # peak, reached at the end of warm-up
-    warmup_fraction: float = 0.06  # of the steps, or of the time budget
-    weight_decay: float = 0.01
-    adam_betas: tuple[float, float] = (0.9, 0.98)
-    adam_eps: float = 1e-6
-    grad_clip: float = 1.0  # max global gradient norm; 0 turns clipping off
-    max_steps: int | None = None  # stop after this many optimizer steps...
-    minutes: float | None = None  # ...or when this wall-clock budget runs out (schedule by time)
-    sparse: bool = False  # decode only masked positions (chapter 8)
-    log_every: int = 10  # steps between training metrics
-    eval_every_minutes: float = 2.0  # held-out evaluation; also at the end
-    checkpoint_every_minutes: float = 5.0  # 0 = only at the end
-    checkpoint_every_steps: int = 0  # for tests and short runs; 0 = by time only
-    keep_checkpoints: int = 2
-    seed: int = 0
+    """How to train: optimizer, schedule, when to stop, and when to log, evaluate and checkpoint."""
+
+    batch_size: int = setting(32, "sequences per optimizer step, over all micro-batches and processes")
+    grad_accum_steps: int = setting(1, "micro-batches per optimizer step and process: raise it to keep "
+                                       "the same batch size in less memory")
+    learning_rate: float = setting(1e-3, "peak learning rate, reached at the end of warm-up", flag="--lr")
+    warmup_fraction: float = setting(0.06, "fraction of training over which the learning rate warms up")
+    weight_decay: float = setting(0.01, "AdamW weight decay, on matrices only")
+    adam_betas: tuple[float, float] = setting((0.9, 0.98), "AdamW's beta1 and beta2")
+    adam_eps: float = setting(1e-6, "AdamW's epsilon")
+    grad_clip: float = setting(1.0, "largest global gradient norm; 0 turns clipping off")
+    max_steps: int | None = setting(None, "train for this many optimizer steps")
+    minutes: float | None = setting(None, "train for this wall-clock budget; the schedule follows the clock")
+    epochs: float | None = setting(None, "train for this many passes over the training data")
+    log_every: int = setting(10, "steps between training lines of metrics.jsonl")
+    eval_every_minutes: float = setting(2.0, "minutes between held-out evaluations (0: not by time)")
+    eval_every_steps: int = setting(0, "steps between held-out evaluations (0: not by steps)")
+    checkpoint_every_minutes: float = setting(5.0, "minutes between checkpoints (0: not by time)")
+    checkpoint_every_steps: int = setting(0, "steps between checkpoints (0: not by steps)")
+    keep_checkpoints: int = setting(2, "how many of the newest checkpoints to keep")
+    seed: int = setting(0, "seed of the initial weights, the data order, masking and dropout")
 
     def __post_init__(self):
         self.adam_betas = tuple(self.adam_betas)
-        if (self.max_steps is None) == (self.minutes is None):
-            raise ValueError("give exactly one of max_steps and minutes, to say when training stops")
-        for name in ("max_steps", "batch_size", "grad_accum_steps", "log_every", "keep_checkpoints"):
-            value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise ValueError(f"{name} must be a positive whole number, got {value!r}")
-        if self.minutes is not None and not self.minutes > 0:  # `not >`: NaN fails too
-            raise ValueError(f"minutes must be positive, got {self.minutes!r}")
-        for name in ("checkpoint_every_minutes", "checkpoint_every_steps", "eval_every_minutes"):
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"{name} must be 0 or more, got {getattr(self, name)!r}")
-        if self.batch_size % self.grad_accum_steps:
-            raise ValueError(f"batch_size {self.batch_size} must be divisible by grad_accum_steps "
-                             f"{self.grad_accum_steps}")
-        if not self.learning_rate > 0 or not 0 <= self.warmup_fraction < 1:
-            raise ValueError("learning_rate must be > 0 and warmup_fraction in [0, 1)")
+        if sum(x is not None for x in (self.max_steps, self.minutes, self.epochs)) != 1:
+            raise SettingError("say how long to train: give exactly one of `max_steps`, `minutes` and `epochs`")
+        check_settings(self, whole=("batch_size", "grad_accum_steps", "max_steps", "log_every", "keep_checkpoints"),
+                       positive=("learning_rate", "minutes", "epochs", "adam_eps"), fraction=("warmup_fraction",),
+                       non_negative=("weight_decay", "grad_clip", "eval_every_minutes", "eval_every_steps",
+                                     "checkpoint_every_minutes", "checkpoint_every_steps"))
+        micro_batch_size(self)  # batch_size must split into grad_accum_steps micro-batches
 
 
 # %% book/09_training_loop.md, code cell 5
@@ -88,6 +79,223 @@ def learning_rate(progress: float, peak: float, warmup_fraction: float) -> float
 
 
 # %% book/09_training_loop.md, code cell 7
+def fit(model, step, batches, config: TrainingConfig, out_dir, evaluate=None, resume: bool = False,
+        progress_bar: bool = True, processes=None) -> dict:
+    """Train `model` on `batches` (micro-batch k is batches[k]); `step(model, batch)` returns the loss
+    and the counts to log. Writes metrics.jsonl and checkpoints under out_dir; returns the state."""
+    processes = processes or SingleProcess()
+    optimizer = configure_optimizer(model, config)
+    state = start_or_resume(Path(out_dir), model, optimizer, config, resume, processes)
+    schedule = Schedule(config, state, len(batches), processes)
+    log = MetricsLog(Path(out_dir) / "metrics.jsonl", schedule, progress_bar and processes.is_main)
+    forward = processes.wrap(model)  # under torchrun: DistributedDataParallel, which averages gradients
+    model.train()
+    while not schedule.finished():
+        lr = schedule.set_learning_rate(optimizer)
+        counts = Counts()
+        for micro, index in enumerate(schedule.my_micro_batches()):
+            batch = to_device(batches[index], model.device)
+            torch.manual_seed(2**32 + config.seed * 1_000_003 + index)  # dropout: by micro-batch, not process
+            with processes.gradient_sync(last=micro == config.grad_accum_steps - 1), autocast(model.device):
+                loss, step_counts = step(forward, batch)
+                (loss / config.grad_accum_steps).backward()
+            counts.add(loss=(loss.item(), 1), tokens=(int(batch["attention_mask"].sum()), 0), **step_counts)
+        counts = processes.all_sum(counts)  # the global batch, seen by every process
+        stop_if_diverged(counts, state, out_dir)  # before the update: the weights stay good
+        if config.grad_clip:
+            nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        schedule.tick(counts)
+        log.train(counts, lr)
+        if evaluate is not None and processes.is_main and schedule.due("eval"):
+            log.eval(evaluate(model))
+        if schedule.due("checkpoint") and processes.is_main:
+            save_checkpoint(out_dir, model, optimizer, state, keep=config.keep_checkpoints)
+    log.close()
+    return processes.finish(model, {k: v for k, v in state.items() if k != "config"})
+
+
+# %% book/09_training_loop.md, code cell 8
+def micro_batch_size(config: TrainingConfig, world_size: int = 1) -> int:
+    """Sequences per micro-batch: batch_size split over grad_accum_steps and the processes."""
+    parts = config.grad_accum_steps * world_size
+    if config.batch_size % parts:
+        raise SettingError(f"`batch_size` {config.batch_size} must be divisible by `grad_accum_steps` "
+                           f"{config.grad_accum_steps}" + (f" x {world_size} processes" if world_size > 1 else ""))
+    return config.batch_size // parts
+
+
+class ShuffledBatches:
+    """Micro-batch k of `examples`: a seeded permutation per epoch, cut into micro-batches of `size`,
+    and collated with a generator seeded by k (MLM masks). batches[k] depends only on the seed and k,
+    in every process and after any resume. len() is the number of micro-batches in an epoch."""
+
+    def __init__(self, examples, collate, size: int, seed: int = 0):
+        self.examples, self.collate, self.size, self.seed = examples, collate, size, seed
+        if len(self) == 0:
+            raise ValueError(f"{len(examples)} training examples cannot fill one micro-batch of {size}: "
+                             "give more text or a smaller batch size")
+        self._epoch, self._order = None, None
+
+    def __len__(self) -> int:
+        return len(self.examples) // self.size
+
+    def __getitem__(self, k: int) -> dict:
+        epoch, offset = divmod(k, len(self))
+        if epoch != self._epoch:  # reshuffle once per epoch
+            generator = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
+            self._epoch, self._order = epoch, torch.randperm(len(self.examples), generator=generator)
+        ids = self._order[offset * self.size:(offset + 1) * self.size].tolist()
+        return self.collate([self.examples[i] for i in ids], torch.Generator().manual_seed(self.seed * 1_000_003 + k))
+
+
+# %% book/09_training_loop.md, code cell 9
+def pretraining_step(model, batch: dict, sparse: bool = True) -> tuple[torch.Tensor, dict]:
+    """The loss of a BertForPreTraining, and the (hits, total) counts behind its accuracies."""
+    out = model(**batch, sparse=sparse)
+    return out.loss, pretraining_counts(out, batch)
+
+
+def pretraining_counts(out, batch: dict) -> dict:
+    counts = {"mlm_accuracy": (out.mlm_correct.item(), out.mlm_count.item())}
+    if "next_sentence_label" in batch:
+        hits = (out.seq_relationship_logits.argmax(-1) == batch["next_sentence_label"]).sum().item()
+        counts["nsp_accuracy"] = (hits, len(batch["next_sentence_label"]))
+    return counts
+
+
+# %% book/09_training_loop.md, code cell 10
+class Schedule:
+    """Where training stands: progress by steps, epochs or wall-clock time, and what is due."""
+
+    def __init__(self, config: TrainingConfig, state: dict, batches_per_epoch: int, processes):
+        self.config, self.state, self.processes = config, state, processes
+        self.batches_per_epoch = batches_per_epoch
+        self.per_step = config.grad_accum_steps * processes.world_size  # micro-batches per step, in all
+        self.total_steps = config.max_steps or (
+            math.ceil(config.epochs * batches_per_epoch / self.per_step) if config.epochs else None)
+        self.budget = config.minutes * 60 if config.minutes else None
+        self.session_start, self.elapsed_before = time.perf_counter(), state["elapsed"]
+        self.step_start = self.session_start
+        self.last = {"eval": state["elapsed"], "checkpoint": state["elapsed"]}
+
+    def progress(self) -> float:
+        state = self.state
+        return state["elapsed"] / self.budget if self.budget else state["step"] / self.total_steps
+
+    def finished(self) -> bool:
+        return self.progress() >= 1.0
+
+    def set_learning_rate(self, optimizer) -> float:
+        self.step_start = time.perf_counter()
+        lr = learning_rate(self.progress(), self.config.learning_rate, self.config.warmup_fraction)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        return lr
+
+    def my_micro_batches(self) -> list[int]:
+        """This process's micro-batches of the next step: rank r of W takes k ≡ r (mod W)."""
+        first = self.state["micro_batches"] + self.processes.rank
+        return [first + micro * self.processes.world_size for micro in range(self.config.grad_accum_steps)]
+
+    def tick(self, counts) -> None:
+        state, now = self.state, time.perf_counter()
+        state["step"] += 1
+        state["micro_batches"] += self.per_step
+        state["elapsed"] = self.processes.from_main(self.elapsed_before + now - self.session_start)
+        self.step_seconds = now - self.step_start
+        state["train_seconds"] += self.step_seconds
+        state["tokens"] += int(counts.sums["tokens"])
+
+    def due(self, what: str) -> bool:
+        """Evaluation or checkpoint: at the end, every N steps, or every N minutes."""
+        every_steps = getattr(self.config, f"{what}_every_steps")
+        every_minutes = getattr(self.config, f"{what}_every_minutes")
+        elapsed = self.state["elapsed"]
+        if (self.finished() or (every_steps and self.state["step"] % every_steps == 0)
+                or (every_minutes and elapsed - self.last[what] >= every_minutes * 60)):
+            self.last[what] = elapsed
+            return True
+        return False
+
+    def epoch(self) -> float:
+        return self.state["micro_batches"] / self.batches_per_epoch
+
+
+# %% book/09_training_loop.md, code cell 11
+class Counts:
+    """Sums of (hits, total) pairs over micro-batches, steps and processes; value = hits / total."""
+
+    def __init__(self):
+        self.sums, self.totals = {}, {}
+
+    def add(self, **pairs) -> None:
+        for name, (hits, total) in pairs.items():
+            self.sums[name] = self.sums.get(name, 0) + hits
+            self.totals[name] = self.totals.get(name, 0) + total
+
+    def merge(self, other: "Counts") -> None:
+        self.add(**{name: (other.sums[name], other.totals[name]) for name in other.sums})
+
+    def values(self) -> dict:
+        return {name: self.sums[name] / self.totals[name] for name in self.sums if self.totals[name]}
+
+
+class MetricsLog:
+    """metrics.jsonl: a training line every log_every steps, an evaluation line when one is due."""
+
+    def __init__(self, path: Path, schedule: Schedule, progress_bar: bool):
+        self.path, self.schedule, self.window, self.seconds = path, schedule, Counts(), 0.0
+        self.main = schedule.processes.is_main
+        state, budget = schedule.state, schedule.budget
+        self.bar = tqdm(total=round(budget or schedule.total_steps), unit="s" if budget else "step",
+                        initial=round(state["elapsed"] if budget else state["step"]),
+                        disable=not progress_bar, dynamic_ncols=True)
+
+    def _line(self, split: str) -> dict:
+        state = self.schedule.state
+        return {"split": split, "step": state["step"], "epoch": round(self.schedule.epoch(), 3),
+                "elapsed": round(state["elapsed"], 2)}
+
+    def train(self, counts: Counts, lr: float) -> None:
+        self.window.merge(counts)
+        self.seconds += self.schedule.step_seconds  # rank 0's seconds
+        self.bar.update(round(self.schedule.state["elapsed"]) - self.bar.n if self.schedule.budget else 1)
+        if self.schedule.state["step"] % self.schedule.config.log_every and not self.schedule.finished():
+            return
+        values = self.window.values()
+        record = {**self._line("train"), "lr": lr, **values,
+                  "tokens_per_second": self.window.sums["tokens"] / self.seconds}
+        if self.main:
+            append_jsonl(self.path, record)
+        self.bar.set_postfix({k: f"{v:.3f}" for k, v in values.items() if k != "tokens"})
+        self.window, self.seconds = Counts(), 0.0
+
+    def eval(self, metrics: dict) -> None:
+        if self.main:
+            append_jsonl(self.path, {**self._line("eval"), **metrics})
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+# %% book/09_training_loop.md, code cell 12
+class TrainingDiverged(SettingError):
+    """The loss became NaN or infinite: a setting (the learning rate, most often) to change."""
+
+
+def stop_if_diverged(counts: Counts, state: dict, out_dir) -> None:
+    loss = counts.sums["loss"]
+    if not math.isfinite(loss):
+        saved = latest_checkpoint(out_dir)
+        raise TrainingDiverged(
+            f"the loss became {loss} at step {state['step'] + 1}; training stopped before that update. "
+            f"The last good checkpoint is {saved or 'none (no checkpoint was written yet)'}. "
+            "Lower `learning_rate` (or raise `warmup_fraction`) and resume or restart.")
+
+
+# %% book/09_training_loop.md, code cell 13
 STATE_FILE, OPTIMIZER_FILE = "trainer_state.json", "optimizer.safetensors"
 
 
@@ -99,14 +307,11 @@ def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict, list]:
     return tensors, state["param_groups"]
 
 
-def save_checkpoint(out_dir: Path, model, optimizer, state: dict, keep: int = 2) -> Path:
-    """Write checkpoints/step-NNNNNN atomically (temporary folder, then rename); keep the newest `keep`."""
+def save_checkpoint(out_dir, model, optimizer, state: dict, keep: int = 2) -> Path:
+    """Write checkpoints/step-NNNNNN as one atomic folder; keep the newest `keep`."""
     checkpoints = Path(out_dir) / "checkpoints"
     final = checkpoints / f"step-{state['step']:06d}"
-    tmp = checkpoints / f"step-{state['step']:06d}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
+    with folder_written_atomically(final) as tmp:
         model.save_pretrained(tmp)
         tensors, groups = _optimizer_tensors(optimizer)
         tensors["rng.torch"] = torch.get_rng_state()
@@ -114,27 +319,19 @@ def save_checkpoint(out_dir: Path, model, optimizer, state: dict, keep: int = 2)
             tensors["rng.cuda"] = torch.cuda.get_rng_state()
         save_file(tensors, tmp / OPTIMIZER_FILE)
         (tmp / STATE_FILE).write_text(json.dumps({**state, "param_groups": groups}, indent=1))
-        for path in tmp.iterdir():  # the data must be on disk before the rename makes it visible
-            with open(path, "rb") as f:
-                os.fsync(f.fileno())
-    except BaseException:  # a full disk, Ctrl-C: leave no half-written folder (SIGKILL's is cleared on resume)
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)
     for old in sorted(p for p in checkpoints.glob("step-*") if p.suffix != ".tmp")[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
     return final
 
 
-def latest_checkpoint(out_dir: Path) -> Path | None:
+def latest_checkpoint(out_dir) -> Path | None:
     """The newest complete checkpoint folder, or None."""
     complete = [p for p in (Path(out_dir) / "checkpoints").glob("step-*")
                 if p.suffix != ".tmp" and (p / STATE_FILE).exists()]
     return max(complete, default=None)
 
 
-def load_checkpoint(folder: Path, model, optimizer) -> dict:
+def load_checkpoint(folder, model, optimizer) -> dict:
     """Restore model, optimizer and RNG from a checkpoint folder; return the trainer state."""
     folder = Path(folder)
     try:
@@ -152,20 +349,97 @@ def load_checkpoint(folder: Path, model, optimizer) -> dict:
     for key, value in tensors.items():
         index, name = key.split(".", 1)
         slots.setdefault(int(index), {})[name] = value
-    optimizer.load_state_dict({"state": slots, "param_groups": state.pop("param_groups")})
+    groups = state.pop("param_groups")
+    if [len(g["params"]) for g in groups] != [len(g["params"]) for g in optimizer.param_groups]:
+        raise ValueError(f"checkpoint {folder} holds optimizer state for {sum(len(g['params']) for g in groups)} "
+                         f"tensors, this optimizer trains {sum(len(g['params']) for g in optimizer.param_groups)}: "
+                         "build and freeze the model as the run did (an MLM-only run freezes its NSP head)")
+    optimizer.load_state_dict({"state": slots, "param_groups": groups})
     return state
 
 
-# %% book/09_training_loop.md, code cell 8
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite."""
+# %% book/09_training_loop.md, code cell 14
+def start_or_resume(out_dir: Path, model, optimizer, config: TrainingConfig, resume: bool, processes) -> dict:
+    """A fresh state (and no earlier run's checkpoints), or the newest checkpoint's."""
+    size = micro_batch_size(config, processes.world_size)
+    state = {"step": 0, "micro_batches": 0, "elapsed": 0.0, "train_seconds": 0.0, "tokens": 0,
+             "micro_batch_size": size, "config": asdict(config)}
+    metrics, checkpoints = out_dir / "metrics.jsonl", out_dir / "checkpoints"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if resume:
+        checkpoint = latest_checkpoint(out_dir)
+        if checkpoint is None:
+            raise SettingError(f"`resume=True`: no complete checkpoint under {checkpoints}, so there is "
+                               "nothing to continue; start the run again without `resume=True`")
+        state = load_checkpoint(checkpoint, model, optimizer)  # every process loads the same one
+        _check_same_settings(state.get("config", {}), config)
+        if state.setdefault("micro_batch_size", size) != size:
+            raise ValueError(f"{checkpoint} was trained on micro-batches of {state['micro_batch_size']} "
+                             f"sequences, this run would cut {size}: resume with the same number of "
+                             "processes, so that the rest of the run sees the same data")
+        if processes.is_main:
+            truncate_jsonl(metrics, state["step"])  # those steps will be logged again
+            print(f"resumed from {checkpoint} (step {state['step']})")
+    elif processes.is_main:  # a fresh run: an earlier run's checkpoints in this folder would outrank ours
+        metrics.unlink(missing_ok=True)
+        for old in checkpoints.glob("step-*"):
+            if (old / STATE_FILE).exists() or old.suffix == ".tmp":  # ours, and nothing else
+                shutil.rmtree(old, ignore_errors=True)
+    return state
 
 
-def _to_device(batch: dict, device: torch.device) -> dict:
+def _check_same_settings(saved: dict, config: TrainingConfig) -> None:
+    """A resumed run must continue with the settings it started with, or it is another run."""
+    now = json.loads(json.dumps(asdict(config)))  # tuples as lists, as the checkpoint stores them
+    for name, value in now.items():
+        if name not in ("out", "device") and saved.get(name, value) != value:
+            raise SettingError(f"`{name}` is {value!r} here but {saved[name]!r} in the run being resumed: "
+                               "resume with the settings the run started with")
+
+
+# %% book/09_training_loop.md, code cell 15
+class SingleProcess:
+    """The processes a run trains on, when it is one. Chapter 14's `Processes` (bert/scaling.py) is
+    the same interface for several processes under torchrun; here every exchange is a no-op."""
+
+    rank, world_size, is_main = 0, 1, True
+
+    def __init__(self, device: torch.device | None = None):
+        self.device = device
+
+    def wrap(self, model):
+        return model
+
+    def gradient_sync(self, last: bool):
+        return nullcontext()
+
+    def all_sum(self, counts: Counts) -> Counts:
+        return counts
+
+    def from_main(self, value: float) -> float:
+        return value
+
+    def barrier(self) -> None:
+        pass
+
+    def share(self, value):
+        return value
+
+    def check_same(self, examples) -> None:
+        pass
+
+    def finish(self, model, state: dict) -> dict:
+        return state
+
+    def close(self) -> None:
+        pass
+
+
+def to_device(batch: dict, device: torch.device) -> dict:
     return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
 
-def _autocast(device: torch.device):
+def autocast(device: torch.device):
     """bf16 autocast on a GPU that has it; on a CPU fp32 is the fast path (no bf16 units here)."""
     enabled = device.type == "cuda" and torch.cuda.is_bf16_supported()
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
@@ -180,290 +454,42 @@ def pick_device(name: str = "auto") -> torch.device:
         device = torch.device(name)
         torch.empty(0, device=device)
     except (RuntimeError, AssertionError) as error:  # AssertionError: "Torch not compiled with CUDA"
-        raise ValueError(f"cannot use device {name!r} ({str(error).splitlines()[0]}): choose cpu, auto, "
-                         "or cuda / cuda:N where PyTorch sees a GPU") from None
+        raise SettingError(f"cannot use `device` {name!r} ({str(error).splitlines()[0]}): choose cpu, "
+                           "auto, or cuda / cuda:N where PyTorch sees a GPU") from None
     return device
 
 
+# %% book/09_training_loop.md, code cell 16
 @torch.no_grad()
 def evaluate(model, dataset, collator, batch_size: int = 64, sparse: bool = True, seed: int = 1234) -> dict:
     """Held-out MLM loss and accuracy (and NSP accuracy when the data has pairs), fixed masking."""
     was_training, device = model.training, model.device
     model.eval()
     generator = torch.Generator().manual_seed(seed)
-    loss_sum = correct = count = nsp_correct = nsp_count = 0
+    loss_sum, counts = 0.0, Counts()
     for start in range(0, len(dataset), batch_size):
         batch = collator([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))], generator)
-        batch = _to_device(batch, device)
-        with _autocast(device):
+        batch = to_device(batch, device)
+        with autocast(device):
             out = model(**batch, sparse=sparse)
         loss_sum += out.mlm_loss.float().item() * out.mlm_count.item()
-        correct += out.mlm_correct.item()
-        count += out.mlm_count.item()
-        if "next_sentence_label" in batch:
-            nsp_correct += (out.seq_relationship_logits.argmax(-1) == batch["next_sentence_label"]).sum().item()
-            nsp_count += len(batch["next_sentence_label"])
+        counts.add(**pretraining_counts(out, batch))  # the same counts as in training
     model.train(was_training)
-    metrics = {"mlm_loss": loss_sum / max(count, 1), "mlm_accuracy": correct / max(count, 1),
-               "masked_tokens": count}
-    if nsp_count:
-        metrics["nsp_accuracy"] = nsp_correct / nsp_count
+    metrics = {"mlm_loss": loss_sum / max(counts.totals["mlm_accuracy"], 1), **counts.values(),
+               "masked_tokens": counts.totals["mlm_accuracy"]}
+    metrics.setdefault("mlm_accuracy", 0.0)
     return metrics
 
 
-# %% book/09_training_loop.md, code cell 9
-def _batches(num_examples: int, micro_batch: int, seed: int, start: int):
-    """Yield (index, example indices) for micro-batches from `start` on, reshuffling every epoch."""
-    per_epoch = num_examples // micro_batch
-    if per_epoch == 0:
-        raise ValueError(f"{num_examples} training examples cannot fill one micro-batch of {micro_batch}: "
-                         "give more text or a smaller batch size")
-    index = start
-    while True:
-        epoch, offset = divmod(index, per_epoch)
-        order = torch.randperm(num_examples, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
-        for i in range(offset, per_epoch):
-            yield index, order[i * micro_batch:(i + 1) * micro_batch].tolist()
-            index += 1
-
-
-def _append_jsonl(path: Path, record: dict) -> None:
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(record) + "\n")
-
-
-def _truncate_metrics(path: Path, step: int) -> None:
-    """On resume, forget metrics logged after the checkpoint: those steps will run again."""
-    if path.exists():
-        lines = [l for l in path.read_text().splitlines() if l and json.loads(l)["step"] <= step]
-        atomic_write(path, "".join(l + "\n" for l in lines))
-
-
-# %% book/09_training_loop.md, code cell 10
-def init_distributed(device: torch.device) -> torch.device:
-    """Join the other processes when torchrun started several (WORLD_SIZE > 1), and return this
-    process's device: cuda:LOCAL_RANK on GPUs (NCCL), the CPU otherwise (gloo). Alone: `device`."""
-    if int(os.environ.get("WORLD_SIZE", "1")) == 1:
-        return device
-    if device.type == "cuda":  # one GPU per process
-        device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
-        torch.cuda.set_device(device)
-    if not dist.is_initialized():  # meets the others at MASTER_ADDR:MASTER_PORT, set by torchrun
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo",
-                                timeout=timedelta(hours=1))  # data preparation runs between two meetings
-    return device
-
-
-def rank_and_world() -> tuple[int, int]:
-    """(this process's rank, number of processes); (0, 1) for a process alone."""
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
-def is_main_process() -> bool:
-    """Rank 0 writes the files and the logs, for all."""
-    return rank_and_world()[0] == 0
-
-
-# %% book/09_training_loop.md, code cell 11
-def _all_sum(values: list[float], device: torch.device) -> list[float]:
-    """Each value summed over all processes."""
-    if rank_and_world()[1] == 1:
-        return values
-    totals = torch.tensor(values, dtype=torch.float64, device=device)
-    dist.all_reduce(totals)
-    return totals.tolist()
-
-
-def _from_main(value: float, device: torch.device) -> float:
-    """Rank 0's value, on every process."""
-    if rank_and_world()[1] == 1:
-        return value
-    tensor = torch.tensor([value], dtype=torch.float64, device=device)
-    dist.broadcast(tensor, src=0)
-    return tensor.item()
-
-
-def _check_same_data(train_set) -> None:
-    """Raise on every process if the processes do not hold the same training examples."""
-    n = len(train_set)
-    probe = [n, *([list(map(int, train_set[i]["input_ids"])) for i in (0, n // 2, n - 1)] if n else [])]
-    fingerprints = [None] * rank_and_world()[1]
-    dist.all_gather_object(fingerprints, zlib.crc32(json.dumps(probe).encode()))
-    if len(set(fingerprints)) > 1:
-        raise ValueError("the processes prepared different training data (a different vocabulary or "
-                         "corpus?): every process must build the same examples in the same order")
-
-
-class _OutputAsDict(nn.Module):
-    """`model` with its output as a dict. To skip parameters that get no gradient, DDP must see the
-    tensors of the output, and it looks into dicts, lists and tuples, not into dataclasses."""
-
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, **batch) -> dict:
-        return vars(self.model(**batch))
-
-
-def _replica_difference(model: nn.Module) -> float:
-    """The largest difference between two processes' copies of any weight (0.0: identical)."""
-    largest = 0.0
-    for p in model.parameters():
-        high, low = p.detach().clone(), p.detach().clone()
-        dist.all_reduce(high, op=dist.ReduceOp.MAX)
-        dist.all_reduce(low, op=dist.ReduceOp.MIN)
-        largest = max(largest, (high - low).max().item())
-    return largest
-
-
-# %% book/09_training_loop.md, code cell 12
-def train(model, train_set, eval_set, collator, config: TrainingConfig, out_dir: str | Path,
-          resume: bool = False, progress_bar: bool = True, eval_collator=None) -> dict:
-    """Pretrain `model` on `train_set`; write metrics.jsonl and checkpoints under out_dir.
-
-    `eval_collator` masks the held-out set (default: `collator`), so that a run that trains with
-    more masking is still evaluated on the standard 15 %. Under torchrun, every process calls this
-    with the same arguments (after `init_distributed`); rank 0 writes the files."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    metrics_path = out_dir / "metrics.jsonl"
-    device = model.device
-    rank, world_size = rank_and_world()
-    main = rank == 0
-    micro_batches_per_step = config.grad_accum_steps * world_size
-    if config.batch_size % micro_batches_per_step:
-        raise ValueError(f"batch_size {config.batch_size} must be divisible by grad_accum_steps "
-                         f"{config.grad_accum_steps} x {world_size} processes")
-    micro_batch = config.batch_size // micro_batches_per_step
-    optimizer = configure_optimizer(model, config)
-    state = {"step": 0, "micro_batches": 0, "elapsed": 0.0, "train_seconds": 0.0, "tokens": 0,
-             "micro_batch_size": micro_batch, "config": asdict(config)}
-    if resume:
-        checkpoint = latest_checkpoint(out_dir)
-        if checkpoint is None:
-            raise FileNotFoundError(f"--resume: no complete checkpoint under {out_dir / 'checkpoints'}, so "
-                                    "there is nothing to continue; start the run again without --resume")
-        state = load_checkpoint(checkpoint, model, optimizer)  # every process loads the same one
-        if state.setdefault("micro_batch_size", micro_batch) != micro_batch:
-            raise ValueError(f"{checkpoint} was trained on micro-batches of {state['micro_batch_size']} "
-                             f"sequences, this run would cut {micro_batch}: resume with the same number "
-                             "of processes, so that the rest of the run sees the same data")
-        if main:
-            _truncate_metrics(metrics_path, state["step"])
-            print(f"resumed from {checkpoint} (step {state['step']})")
-    else:  # a fresh run: an earlier run's checkpoints in this folder would outrank ours
-        torch.manual_seed(config.seed)
-        if main:
-            metrics_path.unlink(missing_ok=True)
-            for old in (out_dir / "checkpoints").glob("step-*"):
-                if (old / STATE_FILE).exists() or old.suffix == ".tmp":  # ours, and nothing else
-                    shutil.rmtree(old, ignore_errors=True)
-    if main:
-        shutil.rmtree(out_dir / "checkpoints" / f"step-{state['step']:06d}.tmp", ignore_errors=True)
-
-    forward, ddp = model, None
-    if world_size > 1:
-        _check_same_data(train_set)
-        nsp = len(train_set) > 0 and "next_sentence_label" in train_set[0]
-        ddp = DistributedDataParallel(  # averages the gradients over the processes in backward
-            _OutputAsDict(model), device_ids=[device.index] if device.type == "cuda" else None,
-            find_unused_parameters=not nsp)  # without NSP, the pooler and NSP head get no gradient
-        forward = lambda **batch: SimpleNamespace(**ddp(**batch))
-    batches = _batches(len(train_set), micro_batch, config.seed, state["micro_batches"])
-    mine = ((index, ids) for index, ids in batches if index % world_size == rank)
-    budget = config.minutes * 60 if config.minutes else None
-    total = budget if budget else config.max_steps
-    bar = tqdm(total=round(total), initial=round(state["elapsed"] if budget else state["step"]),
-               unit="s" if budget else "step", disable=not (progress_bar and main), dynamic_ncols=True)
-    last_checkpoint = last_eval = state["elapsed"]
-    window = {"loss": 0.0, "mlm_correct": 0, "mlm_count": 0, "nsp_correct": 0, "nsp_count": 0,
-              "tokens": 0, "seconds": 0.0, "steps": 0}
-    model.train()
-
-    def progress() -> float:
-        return state["elapsed"] / budget if budget else state["step"] / config.max_steps
-
-    session_start, elapsed_before = time.perf_counter(), state["elapsed"]
-    finished = progress() >= 1.0
-    while not finished:
-        started = time.perf_counter()
-        lr = learning_rate(progress(), config.learning_rate, config.warmup_fraction)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        step = dict.fromkeys(("loss", "mlm_correct", "mlm_count", "nsp_correct", "nsp_count", "tokens"), 0)
-        for micro in range(config.grad_accum_steps):
-            index, ids = next(mine)
-            generator = torch.Generator().manual_seed(config.seed * 1_000_003 + index)
-            batch = _to_device(collator([train_set[i] for i in ids], generator), device)
-            torch.manual_seed(2**32 + config.seed * 1_000_003 + index)  # dropout: by micro-batch, not process
-            last = micro == config.grad_accum_steps - 1
-            with ddp.no_sync() if ddp and not last else nullcontext():  # exchange once a step
-                with _autocast(device):
-                    out = forward(**batch, sparse=config.sparse)
-                (out.loss / config.grad_accum_steps).backward()
-            step["loss"] += out.loss.item()
-            step["mlm_correct"] += out.mlm_correct.item()
-            step["mlm_count"] += out.mlm_count.item()
-            if "next_sentence_label" in batch:
-                step["nsp_correct"] += (out.seq_relationship_logits.argmax(-1)
-                                        == batch["next_sentence_label"]).sum().item()
-                step["nsp_count"] += len(batch["next_sentence_label"])
-            step["tokens"] += int(batch["attention_mask"].sum())
-        step = dict(zip(step, _all_sum(list(step.values()), device)))  # the global batch, seen by all
-        if not math.isfinite(step["loss"]):  # before the update: the weights stay good
-            saved = latest_checkpoint(out_dir)
-            raise TrainingDiverged(
-                f"the loss became {step['loss']} at step {state['step'] + 1}; training stopped. "
-                f"The last good checkpoint is {saved or 'none (no checkpoint was written yet)'}. "
-                "Lower the learning rate (or raise warm-up) and resume or restart.")
-        if config.grad_clip:
-            nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-
-        seconds = time.perf_counter() - started
-        state["step"] += 1
-        state["micro_batches"] += micro_batches_per_step
-        state["elapsed"] = _from_main(elapsed_before + time.perf_counter() - session_start, device)
-        state["train_seconds"] += seconds
-        state["tokens"] += int(step["tokens"])
-        window["loss"] += step["loss"] / micro_batches_per_step  # the mean over the global batch
-        for key in ("mlm_correct", "mlm_count", "nsp_correct", "nsp_count", "tokens"):
-            window[key] += int(step[key])
-        window["seconds"] += seconds
-        window["steps"] += 1
-        bar.update(round(state["elapsed"]) - bar.n if budget else 1)
-
-        finished = progress() >= 1.0
-        if state["step"] % config.log_every == 0 or finished:
-            record = {"split": "train", "step": state["step"], "elapsed": round(state["elapsed"], 2),
-                      "lr": lr, "loss": window["loss"] / window["steps"],
-                      "mlm_accuracy": window["mlm_correct"] / max(window["mlm_count"], 1),
-                      "tokens_per_second": window["tokens"] / window["seconds"]}  # rank 0's seconds
-            if window["nsp_count"]:
-                record["nsp_accuracy"] = window["nsp_correct"] / window["nsp_count"]
-            if main:
-                _append_jsonl(metrics_path, record)
-            bar.set_postfix(loss=f"{record['loss']:.3f}", acc=f"{record['mlm_accuracy']:.3f}")
-            window = dict.fromkeys(window, 0)
-
-        if eval_set is not None and (finished or state["elapsed"] - last_eval >= config.eval_every_minutes * 60):
-            last_eval = state["elapsed"]
-            if main:
-                _append_jsonl(metrics_path, {"split": "eval", "step": state["step"],
-                                             "elapsed": round(state["elapsed"], 2),
-                                             **evaluate(model, eval_set, eval_collator or collator, sparse=True)})
-        due_by_time = config.checkpoint_every_minutes and \
-            state["elapsed"] - last_checkpoint >= config.checkpoint_every_minutes * 60
-        due_by_step = config.checkpoint_every_steps and state["step"] % config.checkpoint_every_steps == 0
-        if finished or due_by_time or due_by_step:
-            last_checkpoint = state["elapsed"]
-            if main:
-                save_checkpoint(out_dir, model, optimizer, state, keep=config.keep_checkpoints)
-    bar.close()
-    if world_size > 1:  # a collective: it also holds the others until rank 0's last checkpoint is saved
-        state["replica_max_abs_diff"] = _replica_difference(model)
-    return {k: v for k, v in state.items() if k != "config"}
+# %% book/09_training_loop.md, code cell 17
+def train(model, train_set, eval_set, collator, config: TrainingConfig, out_dir, resume: bool = False,
+          progress_bar: bool = True, eval_collator=None, sparse: bool = False, processes=None) -> dict:
+    """Pretrain a BertForPreTraining on examples (chapter 7): shuffled micro-batches, masked by
+    `collator`, the pretraining loss, and held-out evaluation masked by `eval_collator` (default:
+    `collator`), so that a run that trains with more masking is still evaluated on the standard 15 %."""
+    processes = processes or SingleProcess()
+    batches = ShuffledBatches(train_set, collator, micro_batch_size(config, processes.world_size), config.seed)
+    held_out = None if eval_set is None else partial(evaluate, dataset=eval_set,
+                                                      collator=eval_collator or collator)
+    return fit(model, partial(pretraining_step, sparse=sparse), batches, config, out_dir, held_out,
+               resume, progress_bar, processes)

@@ -4,8 +4,10 @@ embeddings, and `bert finetune` / `bert predict` end to end."""
 import csv
 import json
 import math
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -168,13 +170,14 @@ def test_finetune_learns_a_task_and_saves_the_best_dev_model(tmp_path, word_task
     out = tmp_path / "run"
     summary = finetune(FinetuneRun(model=str(word_task / "model"), out=str(out), task=str(word_task / "task.csv"),
                                    text_column="sentence", label_column="mood", epochs=4, learning_rate=1e-3,
-                                   batch_size=16, eval_every=5, device="cpu"), progress_bar=False)
+                                   batch_size=16, eval_every_steps=5, device="cpu"), progress_bar=False)
     assert summary["label_names"] == ["bright", "gloomy"]
     assert summary["examples"] == {"train": 320, "dev": 40, "test": 40}
     assert summary["test_accuracy"] >= 0.9 > summary["majority_baseline"]
     assert sum(map(sum, summary["confusion"])) == 40
     curve = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    assert max(r["dev_accuracy"] for r in curve) == summary["dev_accuracy"]
+    assert max(r["dev_accuracy"] for r in curve if r["split"] == "eval") == summary["dev_accuracy"]
+    assert not (out / "best").exists() and not (out / "checkpoints").exists()  # the run is complete
     # what was saved is the best-on-dev model: it reproduces the reported test predictions
     model = BertForSequenceClassification.from_pretrained(out)
     predictions = [json.loads(line) for line in (out / "test_predictions.jsonl").read_text().splitlines()]
@@ -194,10 +197,44 @@ def test_finetune_is_reproducible(tmp_path, word_task):
     def run(out):
         return finetune(FinetuneRun(model=str(word_task / "model"), out=str(out), task=str(word_task / "task.csv"),
                                     text_column="sentence", label_column="mood", epochs=1, batch_size=32,
-                                    learning_rate=1e-3, eval_every=3, seed=3, device="cpu"), progress_bar=False)
+                                    learning_rate=1e-3, eval_every_steps=3, seed=3, device="cpu"), progress_bar=False)
     a, b = run(tmp_path / "a"), run(tmp_path / "b")
-    assert (tmp_path / "a/metrics.jsonl").read_text() == (tmp_path / "b/metrics.jsonl").read_text()
+    assert logged(tmp_path / "a") == logged(tmp_path / "b")
     assert a["test_accuracy"] == b["test_accuracy"]
+
+
+def logged(out: Path) -> list[dict]:
+    """metrics.jsonl without the wall-clock fields, which differ from run to run."""
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    return [{k: v for k, v in json.loads(line).items() if k not in ("elapsed", "tokens_per_second")}
+            for line in lines]
+
+
+def test_finetune_resumes_after_sigkill_exactly(tmp_path, word_task):
+    """Killed after its second checkpoint and resumed, a fine-tuning run logs the same losses, keeps
+    the same best-on-dev model and writes the same test predictions as the run that never stopped."""
+    def command(out, *extra):
+        return [BERT, "finetune", "--model", str(word_task / "model"), "--task", str(word_task / "task.csv"),
+                "--text-column", "sentence", "--label-column", "mood", "--out", str(out), "--epochs", "3",
+                "--batch-size", "16", "--lr", "1e-3", "--eval-every-steps", "5", "--log-every", "1",
+                "--checkpoint-every-steps", "10", "--device", "cpu", "--no-progress", *extra]
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    subprocess.run(command(straight), check=True, capture_output=True, timeout=300)
+    process = subprocess.Popen(command(killed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while not (killed / "checkpoints" / "step-000020").exists():  # kill after the 2nd checkpoint
+        assert process.poll() is None and time.time() < deadline, "the run ended before it could be killed"
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (killed / "summary.json").exists()
+    subprocess.run(command(killed, "--resume"), check=True, capture_output=True, timeout=300)
+
+    assert [r["step"] for r in logged(killed) if r["split"] == "train"] == list(range(1, 61))
+    assert logged(killed) == logged(straight)  # bit-identical losses, accuracies and dev evaluations
+    a, b = (json.loads((out / "summary.json").read_text()) for out in (straight, killed))
+    assert (a["best_step"], a["dev_accuracy"], a["test_accuracy"]) == (b["best_step"], b["dev_accuracy"], b["test_accuracy"])
+    assert (straight / "test_predictions.jsonl").read_bytes() == (killed / "test_predictions.jsonl").read_bytes()
 
 
 def test_embed_command_writes_unit_vectors(tmp_path):
