@@ -3,7 +3,7 @@
 
 Every line of this module is explained in book/07_pretraining_data.md."""
 
-__all__ = ['FILE_FORMATS', 'TEXT_FIELDS', 'load_documents', 'ABBREVIATIONS', 'split_sentences', 'split_documents', 'tokenize_documents', 'create_examples', 'PretrainingDataset', 'MaskingCollator']
+__all__ = ['FILE_FORMATS', 'TEXT_FIELDS', 'load_documents', 'ABBREVIATIONS', 'split_sentences', 'split_documents', 'tokenize_documents', 'create_examples', 'PretrainingDataset', 'PAD_VALUES', 'ROW_FIELDS', 'pad_batch', 'MaskingCollator']
 
 # %% book/07_pretraining_data.md, code cell 4
 import random
@@ -265,6 +265,50 @@ class PretrainingDataset(torch.utils.data.Dataset):
 
 
 # %% book/07_pretraining_data.md, code cell 25
+PAD_VALUES = {"token_type_ids": 0, "attention_mask": 0, "labels": -100, "word_ids": -1, "offset_mapping": 0}
+ROW_FIELDS = ("labels", "next_sentence_label", "start_positions", "end_positions")  # one value per row
+
+
+def pad_batch(rows: list[dict], pad_token_id: int, pad_to_multiple_of: int | None = None) -> dict[str, torch.Tensor]:
+    """Rows of lists → (B, L) long tensors, L the longest row rounded up to pad_to_multiple_of.
+
+    input_ids is padded with pad_token_id and the fields of PAD_VALUES with theirs; attention_mask
+    (1 = real token) and token_type_ids (all 0) are made when the rows have none; the ROW_FIELDS
+    holding one value per row are stacked to (B,). Other keys are left out."""
+    if not rows:
+        raise ValueError("cannot pad an empty list of rows into a batch: give at least one example")
+    lengths = [len(row["input_ids"]) for row in rows]
+    L = max(lengths)
+    if pad_to_multiple_of:
+        L = -(-L // pad_to_multiple_of) * pad_to_multiple_of
+    batch = {"input_ids": _padded(rows, "input_ids", pad_token_id, L)}
+    batch["token_type_ids"] = (_padded(rows, "token_type_ids", 0, L) if "token_type_ids" in rows[0]
+                               else torch.zeros((len(rows), L), dtype=torch.long))
+    batch["attention_mask"] = (_padded(rows, "attention_mask", 0, L) if "attention_mask" in rows[0]
+                               else (torch.arange(L) < torch.tensor(lengths)[:, None]).long())  # (B, L)
+    for name, value in rows[0].items():
+        if name in batch:
+            continue
+        if name in ROW_FIELDS and torch.as_tensor(value).ndim == 0:
+            batch[name] = torch.tensor([row[name] for row in rows])  # (B,)
+        elif name in PAD_VALUES:
+            batch[name] = _padded(rows, name, PAD_VALUES[name], L)  # (B, L), offsets (B, L, 2)
+    return batch
+
+
+def _padded(rows: list[dict], name: str, value: int, length: int) -> torch.Tensor:
+    """rows[i][name] (one entry per token) in row i of a (B, length, ...) tensor filled with value."""
+    first = torch.as_tensor(rows[0][name])
+    padded = torch.full((len(rows), length, *first.shape[1:]), value, dtype=torch.long)
+    for i, row in enumerate(rows):
+        if len(row[name]) != len(row["input_ids"]):
+            raise ValueError(f"row {i}: {name} has {len(row[name])} entries but input_ids has "
+                             f"{len(row['input_ids'])}: a per-token field needs one entry per token")
+        padded[i, :len(row[name])] = torch.as_tensor(row[name])
+    return padded
+
+
+# %% book/07_pretraining_data.md, code cell 27
 class MaskingCollator:
     """Examples → a padded batch with fresh MLM masks: input_ids, token_type_ids, attention_mask,
     labels (-100 where nothing is predicted), and next_sentence_label when the examples have it."""
@@ -289,22 +333,7 @@ class MaskingCollator:
 
     def pad(self, examples: list[dict]) -> dict:
         """Pad to the longest example (rounded up to pad_to_multiple_of): [PAD], segment 0, mask 0."""
-        if not examples:
-            raise ValueError("cannot collate an empty list of examples")
-        lengths = [len(e["input_ids"]) for e in examples]
-        L = max(lengths)
-        if self.pad_to_multiple_of:
-            L = -(-L // self.pad_to_multiple_of) * self.pad_to_multiple_of
-        input_ids = torch.full((len(examples), L), self.pad_id, dtype=torch.long)  # (B, L)
-        token_type_ids = torch.zeros((len(examples), L), dtype=torch.long)
-        for row, (example, n) in enumerate(zip(examples, lengths)):
-            input_ids[row, :n] = torch.as_tensor(example["input_ids"])
-            token_type_ids[row, :n] = torch.as_tensor(example["token_type_ids"])
-        attention_mask = (torch.arange(L) < torch.tensor(lengths)[:, None]).long()  # (B, L): 1 = real token
-        batch = {"input_ids": input_ids, "token_type_ids": token_type_ids, "attention_mask": attention_mask}
-        if "next_sentence_label" in examples[0]:
-            batch["next_sentence_label"] = torch.tensor([e["next_sentence_label"] for e in examples])
-        return batch
+        return pad_batch(examples, self.pad_id, self.pad_to_multiple_of)  # drops doc_a and doc_b
 
     def mask(self, input_ids: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(masked input_ids, labels), both (B, L). Padding is [PAD], a special token: never chosen."""

@@ -3,18 +3,21 @@
 
 Every line of this module is explained in book/08_heads_and_losses.md."""
 
-__all__ = ['BertPredictionHeadTransform', 'BertLMPredictionHead', 'BertPreTrainingHeads', 'BertForPreTrainingOutput', 'BertForPreTraining', 'fill_mask']
+__all__ = ['BertPredictionHeadTransform', 'BertLMPredictionHead', 'BertPreTrainingHeads', 'BertWithHead', 'BertForPreTrainingOutput', 'BertForPreTraining', 'fill_mask', 'MaskedLMOutput', 'BertOnlyMLMHead', 'BertForMaskedLM', 'SequenceClassifierOutput', 'BertForSequenceClassification', 'TokenClassifierOutput', 'BertForTokenClassification', 'QuestionAnsweringOutput', 'BertForQuestionAnswering']
 
 # %% book/08_heads_and_losses.md, code cell 3
+import dataclasses
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bert.config import BertConfig
+from bert.config import BertConfig, load_config
 from bert.encoder import ACTIVATION_FUNCTIONS
-from bert.model import BertModel, BertPreTrainedModel
+from bert.model import BertModel, BertPreTrainedModel, read_weights
 
 
 # %% book/08_heads_and_losses.md, code cell 4
@@ -53,6 +56,54 @@ class BertPreTrainingHeads(nn.Module):
 
 
 # %% book/08_heads_and_losses.md, code cell 5
+def _architecture(folder: Path) -> str:
+    """The class that a folder's config.json says it holds, for messages."""
+    config = folder / "config.json"
+    return (json.loads(config.read_text()).get("architectures", ["a BERT encoder"])[0] if config.is_file()
+            else "a BERT encoder")
+
+
+class BertWithHead(BertPreTrainedModel):
+    """BertModel under `bert` with a task head on top: how every BertFor* model loads."""
+
+    head_prefix: str  # where the head's weights live: a folder with none of them has no such head
+    head_name: str  # for messages
+    missing_head_hint = "start one on its encoder with {cls}.from_encoder('{folder}') and train it"
+    ignored_checkpoint_prefixes: tuple[str, ...] = ()  # in other BERT folders, not in this model: dropped
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path):
+        """A trained model, head included; a folder without this head is refused, with the fix."""
+        folder = Path(path)
+        if not folder.is_dir():
+            raise FileNotFoundError(f"{folder} is not a model folder (it should hold config.json and weights)")
+        weights = read_weights(folder)
+        if not any(name.startswith(cls.head_prefix) for name in weights):
+            hint = cls.missing_head_hint.format(cls=cls.__name__, folder=folder)
+            raise ValueError(f"{folder} has no {cls.head_name} head (it holds {_architecture(folder)}); {hint}")
+        model = cls(load_config(folder))
+        model.load_weights(weights, source=str(folder))
+        return model.eval()
+
+    @classmethod
+    def from_encoder(cls, path: str | Path, from_scratch: bool = False, **config_overrides):
+        """The encoder of any BERT folder under a new head (every weight random if from_scratch)."""
+        model = cls(dataclasses.replace(load_config(path), **config_overrides))
+        if not from_scratch:  # into self.bert, which reads only bert.*: the folder's own head stays behind
+            model.bert.load_weights(model.loadable(read_weights(path)), source=str(path))
+        return model
+
+    def load_weights(self, weights: dict[str, torch.Tensor], source: str = "the checkpoint") -> None:
+        super().load_weights(self.loadable(weights), source)
+
+    def loadable(self, weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The tensors less those under ignored_checkpoint_prefixes (with or without `bert.`)."""
+        prefix = self.base_model_prefix + "."
+        return {name: tensor for name, tensor in weights.items()
+                if not name.removeprefix(prefix).startswith(self.ignored_checkpoint_prefixes)}
+
+
+# %% book/08_heads_and_losses.md, code cell 6
 @dataclass
 class BertForPreTrainingOutput:
     loss: torch.Tensor | None  # MLM (+ NSP) loss, when labels are given
@@ -64,10 +115,11 @@ class BertForPreTrainingOutput:
     mlm_count: torch.Tensor | None = None  # number of masked tokens
 
 
-class BertForPreTraining(BertPreTrainedModel):
+class BertForPreTraining(BertWithHead):
     """BertModel with the MLM head (decoder tied to the word embeddings) and the NSP head."""
 
     tied_weights = {"cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight"}
+    head_prefix, head_name = "cls.", "pretraining"
 
     def __init__(self, config: BertConfig):
         super().__init__()
@@ -104,7 +156,7 @@ class BertForPreTraining(BertPreTrainedModel):
         return BertForPreTrainingOutput(loss, mlm_loss, nsp_loss, logits, nsp_logits, correct, count)
 
 
-# %% book/08_heads_and_losses.md, code cell 9
+# %% book/08_heads_and_losses.md, code cell 11
 @torch.no_grad()
 def fill_mask(model: BertForPreTraining, tokenizer, text: str, top_k: int = 5) -> list[list[tuple[str, float]]]:
     """For each [MASK] in `text`, the top_k (token, probability) pairs."""
@@ -125,3 +177,162 @@ def fill_mask(model: BertForPreTraining, tokenizer, text: str, top_k: int = 5) -
     probs, ids = logits.softmax(-1).topk(top_k, dim=-1)
     return [list(zip(tokenizer.convert_ids_to_tokens(row_ids.tolist()), row_probs.tolist()))
             for row_ids, row_probs in zip(ids, probs)]
+
+
+# %% book/08_heads_and_losses.md, code cell 12
+@dataclass
+class MaskedLMOutput:
+    logits: torch.Tensor  # (B, L, V) scores over the vocabulary at every position
+    loss: torch.Tensor | None = None  # mean cross-entropy over the labelled positions (labels != -100)
+
+
+class BertOnlyMLMHead(nn.Module):
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.predictions = BertLMPredictionHead(config)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.predictions(hidden_states)
+
+
+class BertForMaskedLM(BertWithHead):
+    """BertModel (no pooler) with the MLM head, its decoder tied to the word embeddings."""
+
+    tied_weights = BertForPreTraining.tied_weights
+    head_prefix, head_name = "cls.predictions.", "masked-language-model"
+    ignored_checkpoint_prefixes = ("pooler.", "cls.seq_relationship.")  # what a BertForPreTraining adds
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.config = config
+        self.bert = BertModel(config, add_pooling_layer=False)
+        self.cls = BertOnlyMLMHead(config)
+        self.init_weights()
+        self.cls.predictions.decoder.weight = self.bert.embeddings.word_embeddings.weight  # tie
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None, labels=None) -> MaskedLMOutput:
+        hidden = self.bert(input_ids, attention_mask, token_type_ids).last_hidden_state  # (B, L, H)
+        logits = self.cls(hidden)  # (B, L, V)
+        loss = None if labels is None else F.cross_entropy(logits.flatten(0, 1), labels.flatten())  # -100 ignored
+        return MaskedLMOutput(logits, loss)
+
+
+# %% book/08_heads_and_losses.md, code cell 13
+def _classifier_dropout(config: BertConfig) -> float:
+    return config.hidden_dropout_prob if config.classifier_dropout is None else config.classifier_dropout
+
+
+def _check_labels(labels: torch.Tensor, config: BertConfig) -> None:
+    """Class labels must name one of the head's outputs (those ignored, -100, are taken out first)."""
+    if labels.numel() and not 0 <= int(labels.min()) <= int(labels.max()) < config.num_labels:
+        raise ValueError(f"labels must lie in 0..{config.num_labels - 1} (this head has {config.num_labels} "
+                         f"outputs: {list(config.id2label.values())}); got {int(labels.min())}..{int(labels.max())}")
+
+
+@dataclass
+class SequenceClassifierOutput:
+    logits: torch.Tensor  # (B, K) unnormalised label scores
+    loss: torch.Tensor | None = None  # mean cross-entropy, when labels are given
+    attentions: tuple[torch.Tensor, ...] | None = None
+
+
+class BertForSequenceClassification(BertWithHead):
+    """BERT with a linear classifier on the pooled [CLS] vector: one label per sequence."""
+
+    head_prefix, head_name = "classifier.", "classifier"
+    missing_head_hint = "fine-tune it first: bert finetune --model {folder} --task rotten-tomatoes --out runs/rt"
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.config = config
+        self.bert = BertModel(config)
+        self.dropout = nn.Dropout(_classifier_dropout(config))
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.init_weights()
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None, labels=None,
+                output_attentions: bool = False) -> SequenceClassifierOutput:
+        out = self.bert(input_ids, attention_mask, token_type_ids, output_attentions=output_attentions)
+        logits = self.classifier(self.dropout(out.pooler_output))  # (B, K)
+        loss = None
+        if labels is not None:
+            _check_labels(labels, self.config)
+            loss = F.cross_entropy(logits.float(), labels)
+        return SequenceClassifierOutput(logits, loss, out.attentions)
+
+    @classmethod
+    def from_encoder(cls, path: str | Path, label_names: list[str], from_scratch: bool = False,
+                     **config_overrides) -> "BertForSequenceClassification":
+        """The encoder of any BERT folder with a new head for `label_names`."""
+        return super().from_encoder(path, from_scratch, id2label=dict(enumerate(label_names)), **config_overrides)
+
+
+# %% book/08_heads_and_losses.md, code cell 14
+@dataclass
+class TokenClassifierOutput:
+    logits: torch.Tensor  # (B, L, K) label scores for every token
+    loss: torch.Tensor | None = None  # mean cross-entropy over the labelled tokens (labels != -100)
+
+
+class BertForTokenClassification(BertWithHead):
+    """BERT (no pooler) with a linear classifier on every token's final vector: one label per token."""
+
+    head_prefix, head_name = "classifier.", "token-classification"
+    ignored_checkpoint_prefixes = ("pooler.",)
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.config = config
+        self.bert = BertModel(config, add_pooling_layer=False)
+        self.dropout = nn.Dropout(_classifier_dropout(config))
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.init_weights()
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None, labels=None) -> TokenClassifierOutput:
+        hidden = self.bert(input_ids, attention_mask, token_type_ids).last_hidden_state  # (B, L, H)
+        logits = self.classifier(self.dropout(hidden))  # (B, L, K)
+        loss = None
+        if labels is not None:
+            _check_labels(labels[labels != -100], self.config)
+            loss = F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten())  # -100 ignored
+        return TokenClassifierOutput(logits, loss)
+
+    @classmethod
+    def from_encoder(cls, path: str | Path, label_names: list[str], from_scratch: bool = False,
+                     **config_overrides) -> "BertForTokenClassification":
+        """The encoder of any BERT folder with a new head for the tags `label_names`."""
+        return super().from_encoder(path, from_scratch, id2label=dict(enumerate(label_names)), **config_overrides)
+
+
+# %% book/08_heads_and_losses.md, code cell 15
+@dataclass
+class QuestionAnsweringOutput:  # transformers: QuestionAnsweringModelOutput
+    start_logits: torch.Tensor  # (B, L) scores for "the answer starts here"
+    end_logits: torch.Tensor  # (B, L) scores for "the answer ends here"
+    loss: torch.Tensor | None = None  # mean of the start and end cross-entropies
+
+
+class BertForQuestionAnswering(BertWithHead):
+    """BERT (no pooler) with a start and an end score per token: an answer span in the input."""
+
+    head_prefix, head_name = "qa_outputs.", "question-answering"
+    ignored_checkpoint_prefixes = ("pooler.",)
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.config = config
+        self.bert = BertModel(config, add_pooling_layer=False)
+        self.qa_outputs = nn.Linear(config.hidden_size, 2)  # rows: the start vector S, the end vector E
+        self.init_weights()
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None, start_positions=None,
+                end_positions=None) -> QuestionAnsweringOutput:
+        hidden = self.bert(input_ids, attention_mask, token_type_ids).last_hidden_state  # (B, L, H)
+        start_logits, end_logits = self.qa_outputs(hidden).unbind(-1)  # (B, L) each
+        loss = None
+        if start_positions is not None and end_positions is not None:
+            L = start_logits.shape[1]  # a position past the input becomes L, which the loss ignores
+            start_loss = F.cross_entropy(start_logits.float(), start_positions.clamp(0, L), ignore_index=L)
+            end_loss = F.cross_entropy(end_logits.float(), end_positions.clamp(0, L), ignore_index=L)
+            loss = (start_loss + end_loss) / 2
+        return QuestionAnsweringOutput(start_logits, end_logits, loss)

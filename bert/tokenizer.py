@@ -244,8 +244,13 @@ class BertTokenizer:
         return {"input_ids": encoding.ids, "token_type_ids": encoding.type_ids,
                 "attention_mask": encoding.attention_mask}
 
-    def __call__(self, texts, pairs=None, max_length: int | None = 512, return_tensors: str | None = "pt") -> dict:
-        """A batch, padded with [PAD] to its longest row: (B, L) long tensors, or lists."""
+    def __call__(self, texts, pairs=None, max_length: int | None = 512, return_tensors: str | None = "pt",
+                 return_word_ids: bool = False, return_offsets: bool = False) -> dict:
+        """A batch, padded with [PAD] to its longest row: (B, L) long tensors, or lists.
+
+        return_word_ids adds "word_ids", the word of its text each token comes from (None, or -1 in a
+        tensor, for special tokens and padding); return_offsets adds "offset_mapping", each token's
+        (start, end) characters in its text, (0, 0) for special tokens and padding: (B, L, 2)."""
         if return_tensors not in ("pt", None):
             raise ValueError(f"return_tensors must be 'pt' or None, got {return_tensors!r}")
         texts = [texts] if isinstance(texts, str) else texts
@@ -253,9 +258,15 @@ class BertTokenizer:
         encodings = self._encode(texts, pairs, max_length, pad=True)
         batch = {"input_ids": [e.ids for e in encodings], "token_type_ids": [e.type_ids for e in encodings],
                  "attention_mask": [e.attention_mask for e in encodings]}
+        if return_word_ids:  # for a pair, the words of B are counted from 0 again, as in tokenizers
+            batch["word_ids"] = [e.word_ids for e in encodings]
+        if return_offsets:  # for a pair, into A or into B: token_type_ids says which
+            batch["offset_mapping"] = [e.offsets for e in encodings]
         if return_tensors is None:
             return batch
-        return {name: torch.tensor(rows, dtype=torch.long) for name, rows in batch.items()}  # (B, L)
+        if return_word_ids:
+            batch["word_ids"] = [[-1 if word is None else word for word in row] for row in batch["word_ids"]]
+        return {name: torch.tensor(rows, dtype=torch.long) for name, rows in batch.items()}  # (B, L), offsets (B, L, 2)
 
     def _encode(self, texts, pairs, max_length: int | None, pad: bool) -> list:
         texts = [_checked_text(text, f"texts[{i}]") for i, text in enumerate(texts)]

@@ -10,8 +10,8 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from bert.data import (MaskingCollator, PretrainingDataset, create_examples, load_documents, split_documents,
-                       split_sentences, tokenize_documents)
+from bert.data import (MaskingCollator, PretrainingDataset, create_examples, load_documents, pad_batch,
+                       split_documents, split_sentences, tokenize_documents)
 from bert.tokenizer import BertTokenizer
 from bert.files import minilm_path
 
@@ -147,6 +147,64 @@ def test_real_tokenizer_replacements_exclude_its_specials():
     collator = MaskingCollator(tokenizer)
     assert len(collator.replacement_ids) == tokenizer.vocab_size - len(tokenizer.special_token_ids)
     assert not set(collator.replacement_ids.tolist()) & tokenizer.special_token_ids
+
+
+
+# --- pad_batch: the padding every task's batches share ---------------------------------------------
+
+
+def test_pad_batch_pads_token_labels_with_minus_100_and_keeps_word_ids():
+    rows = [{"input_ids": [CLS, 7, 8, 9, SEP], "labels": [-100, 1, 0, 2, -100], "word_ids": [-1, 0, 0, 1, -1],
+             "offset_mapping": [(0, 0), (0, 2), (2, 4), (5, 7), (0, 0)]},
+            {"input_ids": [CLS, 7, SEP], "labels": [-100, 2, -100], "word_ids": [-1, 0, -1],
+             "offset_mapping": [(0, 0), (0, 3), (0, 0)]}]
+    batch = pad_batch(rows, pad_token_id=PAD)
+    assert list(batch) == ["input_ids", "token_type_ids", "attention_mask", "labels", "word_ids", "offset_mapping"]
+    assert batch["input_ids"].tolist() == [[CLS, 7, 8, 9, SEP], [CLS, 7, SEP, PAD, PAD]]
+    assert batch["token_type_ids"].tolist() == [[0] * 5, [0] * 5]
+    assert batch["attention_mask"].tolist() == [[1] * 5, [1, 1, 1, 0, 0]]
+    assert batch["labels"].tolist() == [[-100, 1, 0, 2, -100], [-100, 2, -100, -100, -100]]
+    assert batch["word_ids"].tolist() == [[-1, 0, 0, 1, -1], [-1, 0, -1, -1, -1]]
+    assert batch["offset_mapping"].shape == (2, 5, 2) and batch["offset_mapping"][1, 3:].eq(0).all()
+    assert all(t.dtype == torch.long for t in batch.values())
+
+
+def test_pad_batch_stacks_one_value_per_row_and_leaves_bookkeeping_out():
+    rows = [{"input_ids": [CLS, 7, SEP, 8, SEP], "token_type_ids": [0, 0, 0, 1, 1], "labels": 1,
+             "start_positions": 3, "end_positions": 3, "next_sentence_label": 0, "doc_a": 4, "doc_b": 9},
+            {"input_ids": [CLS, 7, 9, SEP], "token_type_ids": [0, 0, 0, 0], "labels": 0,
+             "start_positions": 0, "end_positions": 0, "next_sentence_label": 1, "doc_a": 5, "doc_b": 5}]
+    batch = pad_batch(rows, pad_token_id=PAD)
+    assert batch["labels"].tolist() == [1, 0] and batch["next_sentence_label"].tolist() == [0, 1]
+    assert batch["start_positions"].tolist() == [3, 0] and batch["end_positions"].tolist() == [3, 0]
+    assert batch["token_type_ids"].tolist() == [[0, 0, 0, 1, 1], [0, 0, 0, 0, 0]]
+    assert "doc_a" not in batch and "doc_b" not in batch  # the batch goes to the model as keyword arguments
+
+
+@pytest.mark.parametrize("multiple, width", [(None, 5), (1, 5), (4, 8), (8, 8), (5, 5)])
+def test_pad_batch_rounds_up_to_a_multiple(multiple, width):
+    rows = [{"input_ids": [CLS, 7, 8, 9, SEP], "labels": [-100, 1, 1, 1, -100]}, {"input_ids": [CLS, SEP]}]
+    rows[1]["labels"] = [-100, -100]
+    batch = pad_batch(rows, pad_token_id=PAD, pad_to_multiple_of=multiple)
+    assert all(t.shape == (2, width) for t in batch.values())
+    assert batch["attention_mask"].sum(1).tolist() == [5, 2]
+    assert (batch["labels"][:, 5:] == -100).all() and (batch["input_ids"][:, 5:] == PAD).all()
+
+
+def test_pad_batch_uses_the_pad_id_and_a_given_attention_mask():
+    rows = [{"input_ids": [5, 6, 7], "attention_mask": [1, 1, 0]}, {"input_ids": [5]}]
+    rows[1]["attention_mask"] = [1]
+    batch = pad_batch(rows, pad_token_id=42)
+    assert batch["input_ids"].tolist() == [[5, 6, 7], [5, 42, 42]]
+    assert batch["attention_mask"].tolist() == [[1, 1, 0], [1, 0, 0]]  # a row's own zeros are kept
+
+
+def test_pad_batch_refuses_empty_batches_and_misaligned_fields():
+    with pytest.raises(ValueError, match="cannot pad an empty list of rows into a batch: give at least one example"):
+        pad_batch([], pad_token_id=PAD)
+    with pytest.raises(ValueError, match="row 1: labels has 2 entries but input_ids has 3: a per-token field"):
+        pad_batch([{"input_ids": [CLS, SEP], "labels": [-100, -100]}, {"input_ids": [CLS, 7, SEP], "labels": [1, 2]}],
+                  pad_token_id=PAD)
 
 
 # --- examples: NSP pairs and packed sequences --------------------------------------------------

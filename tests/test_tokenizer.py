@@ -226,6 +226,41 @@ def test_settings_do_not_leak_between_calls(texts, minilm):
     assert "[PAD]" not in minilm.tokenize("short")
 
 
+
+def their_word_ids(encoded, rows: int) -> list[list[int]]:
+    return [[-1 if word is None else word for word in encoded.word_ids(i)] for i in range(rows)]
+
+
+@pytest.mark.parametrize("max_length", [None, 12])
+def test_word_ids_and_offsets_match_transformers(texts, minilm, reference, max_length):
+    """Accents, punctuation, CJK and emoji, alone and as pairs (whose B counts its own words and characters)."""
+    a = [EDGE_CASES[k] for k in ("accents", "punctuation", "cjk", "emoji", "greek capitals")] + texts[:5]
+    b = texts[5:10] + ["Crème brûlée!", "don't stop", "(x)", "", "İ"]
+    limits = dict(truncation="longest_first", max_length=max_length) if max_length else {}
+    for pairs in (None, b):
+        ours = minilm(a, pairs, max_length=max_length, return_word_ids=True, return_offsets=True)
+        theirs = reference(a, pairs, padding=True, return_offsets_mapping=True, return_tensors="pt", **limits)
+        assert ours["word_ids"].dtype == ours["offset_mapping"].dtype == torch.long
+        assert ours["offset_mapping"].shape == (*ours["input_ids"].shape, 2)
+        assert ours["word_ids"].tolist() == their_word_ids(theirs, len(a))
+        assert torch.equal(ours["offset_mapping"], theirs["offset_mapping"])
+        for name in ("input_ids", "token_type_ids", "attention_mask"):
+            assert torch.equal(ours[name], theirs[name])  # the flags change nothing else
+        framing = torch.isin(ours["input_ids"], torch.tensor([minilm.cls_token_id, minilm.sep_token_id,
+                                                               minilm.pad_token_id]))  # [UNK] is a word
+        assert (ours["word_ids"][framing] == -1).all() and (ours["offset_mapping"][framing] == 0).all()
+
+
+def test_offsets_cut_the_original_text(minilm):
+    text = "Crème brûlée, in São Paulo!"
+    encoded = minilm(text, return_tensors=None, return_word_ids=True, return_offsets=True)
+    assert encoded["word_ids"][0][0] is None and encoded["word_ids"][0][-1] is None  # lists keep None
+    pieces = [text[start:end] for start, end in encoded["offset_mapping"][0][1:-1]]
+    assert pieces == ["Cr", "ème", "br", "ûlé", "e", ",", "in", "São", "Paulo", "!"]  # cr ##eme br ##ule ##e
+    assert encoded["word_ids"][0][1:-1] == [0, 0, 1, 1, 1, 2, 3, 4, 5, 6]
+    assert set(minilm(text)) == {"input_ids", "token_type_ids", "attention_mask"}  # nothing new by default
+
+
 # --- saving and loading ------------------------------------------------------------------------
 
 
