@@ -6,15 +6,17 @@ on their first lines:
     #| default_exp config   once per chapter: its exports go to bert/config.py
     #| export               this cell goes into the module, and its public names into __all__
     #| exporti              this cell goes into the module only (helpers, imports)
-    #| export heads         this cell goes into bert/heads.py, which another chapter declares
+    #| export heads         this cell goes into bert/heads.py, which an earlier chapter declares
+                            (if no chapter declares it, this chapter makes it, as nbdev does)
     #| exporti heads        the same, its names kept out of __all__
     #| hide                 this cell runs in the build but is left out of the rendered page
 
 A module is assembled in book order (sorted file names), cells in order within a chapter, each
 block under a `# %% book/CHAPTER.md, code cell N` line naming its source. The chapter that declares
 a module must come before every chapter that exports into it, since the module's imports live
-there; a chapter whose exports all name their module needs no `#| default_exp` of its own. The
-header of a module that several chapters fill names them all.
+there; a chapter whose exports all name their module needs no `#| default_exp` of its own. A
+module that no chapter declares belongs to the first chapter that exports into it. The header of
+a module that several chapters fill names them all.
 
     python tools/tangle.py           write bert/ from book/
     python tools/tangle.py --check   exit 1, naming every module that is stale, missing or orphaned
@@ -196,14 +198,16 @@ def tangle(book: Path, root: Path) -> dict[str, str]:
                               f"bert/{chapter.module}.py: only one chapter may `#| default_exp` it")
         owners[chapter.module] = chapter
 
+    # nbdev's rule: `#| export NAME` into a module that no chapter declares makes that module, owned
+    # by the first chapter that exports into it (a small shared piece gets a home of its own).
+    for chapter in chapters:
+        for module, cell in chapter.exports:
+            owners.setdefault(module, chapter)
+
     blocks: dict[str, list[tuple[Chapter, CodeCell]]] = {}
     for position, chapter in enumerate(chapters):
         for module, cell in chapter.exports:
-            owner = owners.get(module)
-            if owner is None:
-                declared = ", ".join(owners) or "none"
-                raise TangleError(f"{chapter.path}: code cell {cell.number} exports to `{module}`, which no "
-                                  f"chapter declares with `#| default_exp`; declared: {declared}")
+            owner = owners[module]
             # The module's imports live in its declaring chapter, so that chapter must come first.
             if chapters.index(owner) > position:
                 raise TangleError(f"{chapter.path}: code cell {cell.number} exports to bert/{module}.py, "
