@@ -18,4 +18,7 @@
     bert.cli          book/cli.md
     bert.files        book/engineering.md
     bert.settings     book/settings.md
+    bert.batches      book/09_training_loop.md (+ book/11_fine_tuning.md)
+    bert.tasks        book/09_training_loop.md (+ book/11_fine_tuning.md)
+    bert.checkpoints  book/09_training_loop.md
 """

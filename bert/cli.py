@@ -47,8 +47,8 @@ def _one_line(error: BaseException, settings=None) -> str:
 # %% book/cli.md, code cell 4
 def flag(settings, name: str) -> str:
     """The flag of setting `name`: its metadata's, or the field name in kebab case (--max-steps)."""
-    return setting_help(settings, name).get("flag", "--" + name.replace("_", "-")) if settings else \
-        "--" + name.replace("_", "-")
+    meta = setting_help(settings, name) if settings else {}  # predict and embed have no dataclass
+    return "--" + meta.get("flag", name.replace("_", "-"))
 
 
 def flag_text(settings, name: str, value: str | None = None) -> str:
@@ -89,7 +89,8 @@ def add_settings(parser: argparse.ArgumentParser, settings) -> None:
             options["type"] = kind
         if "choices" in meta:
             options["choices"] = meta["choices"]
-        parser.add_argument(flag(settings, field.name), *meta.get("aliases", ()), **options)
+        parser.add_argument(flag(settings, field.name), *("--" + alias for alias in meta.get("aliases", ())),
+                            **options)
 
 
 def settings_from(args: argparse.Namespace, settings):
@@ -139,10 +140,14 @@ def check_out_folder(out: Path) -> None:
 
 
 def cmd_fill_mask(args) -> None:
-    from bert.heads import BertForPreTraining, fill_mask
+    from bert.heads import BertForPreTraining, MissingHead, fill_mask
     from bert.tokenizer import BertTokenizer
 
-    model = BertForPreTraining.from_pretrained(args.model)
+    try:
+        model = BertForPreTraining.from_pretrained(args.model)
+    except MissingHead as error:
+        raise ValueError(f"{error.what}; fill-mask needs a model with its masked-language-model head, "
+                         "such as a folder written by bert pretrain") from None
     tokenizer = BertTokenizer.from_pretrained(args.model)
     for i, guesses in enumerate(fill_mask(model, tokenizer, args.text, top_k=args.top_k), 1):
         print(f"[MASK] {i}: " + ", ".join(f"{token} ({p:.2f})" for token, p in guesses))
@@ -199,11 +204,15 @@ def _texts(args) -> list[str]:
 
 def cmd_predict(args) -> None:
     from bert.finetune import predict_proba
-    from bert.heads import BertForSequenceClassification
+    from bert.heads import BertForSequenceClassification, MissingHead
     from bert.tokenizer import BertTokenizer
 
     texts = _texts(args)
-    model = BertForSequenceClassification.from_pretrained(args.model)
+    try:
+        model = BertForSequenceClassification.from_pretrained(args.model)
+    except MissingHead as error:  # the library says what is missing; the command line, which command fixes it
+        raise ValueError(f"{error.what}; fine-tune it first: bert finetune --model {args.model} "
+                         "--task rotten-tomatoes --out runs/rt") from None
     probabilities = predict_proba(model, BertTokenizer.from_pretrained(args.model), texts, truncate=args.truncate)
     names = model.config.id2label
     for text, row in zip(texts, probabilities):

@@ -14,8 +14,9 @@ from pathlib import Path
 import datasets
 import torch
 
-from bert.tokenizer import BertTokenizer
 from bert.files import wikipedia_summaries
+from bert.settings import SettingError
+from bert.tokenizer import BertTokenizer
 
 
 # %% book/07_pretraining_data.md, code cell 7
@@ -241,9 +242,9 @@ def create_examples(tokenized_docs: list[list[list[int]]], tokenizer: BertTokeni
         return _packed(docs, tokenizer, max_seq_len)
     nonempty = [i for i, doc in enumerate(docs) if doc]
     if len(nonempty) < 2:
-        raise ValueError(f"next sentence prediction needs at least two documents, to draw random B "
-                         f"segments from another one; got {len(nonempty)}. Pass nsp=False (bert pretrain "
-                         "--no-nsp) to train MLM-only, or more documents")
+        raise SettingError(f"next sentence prediction needs at least two documents, to draw random B "
+                           f"segments from another one; got {len(nonempty)}. Give more documents, or train "
+                           "MLM-only (`nsp=False`)")
     rng = random.Random(seed)
     return [example for position in range(len(nonempty))
             for example in _pairs_from_document(docs, position, nonempty, tokenizer, max_seq_len,

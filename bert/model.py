@@ -103,7 +103,6 @@ class BertPreTrainedModel(nn.Module):
     """Initialisation, from_pretrained and save_pretrained, shared by BertModel and the models with heads."""
 
     base_model_prefix = "bert"  # where models with heads keep their encoder
-    fresh_head_prefixes: tuple[str, ...] = ()  # heads that may be missing from a checkpoint
     tied_weights: dict[str, str] = {}  # name -> the parameter whose storage it shares (saved once)
 
     def init_weights(self) -> None:
@@ -146,7 +145,7 @@ class BertPreTrainedModel(nn.Module):
             weights = {prefix + k: v for k, v in weights.items()}
         weights = {k: v for k, v in weights.items() if k not in self.tied_weights}  # stored or not
 
-        missing = [k for k in expected if k not in weights and not k.startswith(self.fresh_head_prefixes)]
+        missing = [k for k in expected if k not in weights]
         unexpected = [k for k in weights if k not in expected]
         if missing or unexpected:
             problems = ([f"missing {_names(missing)}"] if missing else []) + (

@@ -23,7 +23,8 @@ from bert.files import atomic_write
 from bert.heads import BertForPreTraining
 from bert.settings import SettingError, check_settings, setting
 from bert.tokenizer import BertTokenizer, train_wordpiece
-from bert.trainer import SingleProcess, TrainingConfig, evaluate, pick_device, train
+from bert.tasks import evaluate, train
+from bert.trainer import SingleProcess, TrainingConfig, pick_device
 
 
 # %% book/10_pretraining_tiny_bert.md, code cell 4
@@ -34,7 +35,7 @@ class PretrainingRun(TrainingConfig):
     out: str = setting(dataclasses.MISSING, "run folder for checkpoints, metrics and the final model")
     preset: str = setting("tiny", "model size (chapter 1)", choices=tuple(PRESETS))
     corpus: str = setting("wiki", "'wiki' (the embedded Wikipedia summaries), a local .txt/.json/.jsonl/"
-                                  ".csv file, or a Hugging Face dataset name when online", aliases=("--data",))
+                                  ".csv file, or a Hugging Face dataset name when online", aliases=("data",))
     tokenizer: str | None = setting(None, "use this vocabulary (a model folder or a vocab.txt) instead of "
                                           "learning one from the corpus")
     vocab_size: int = setting(8192, "WordPiece vocabulary size, when one is learnt")
@@ -46,7 +47,7 @@ class PretrainingRun(TrainingConfig):
                                "sequences, as RoBERTa)")
     sparse: bool = setting(True, "decode only the masked positions (the same loss, less arithmetic)")
     pre_layer_norm: bool = setting(False, "LayerNorm before each sub-layer instead of after (not loadable "
-                                          "as a transformers BertModel)", flag="--pre-ln")
+                                          "as a transformers BertModel)", flag="pre-ln")
     eval_fraction: float = setting(0.02, "fraction of the documents held out for evaluation")
     device: str = setting("auto", "cpu, cuda, cuda:N, or auto")
     batch_size: int = 16  # TrainingConfig's settings, with this chapter's defaults

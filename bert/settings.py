@@ -13,7 +13,7 @@ import re
 
 # %% book/settings.md, code cell 4
 def setting(default, help: str, **metadata) -> dataclasses.Field:
-    """A dataclass field with its help text (and e.g. flag="--lr", choices=(...)) in its metadata."""
+    """A dataclass field with its help text (e.g. flag="lr", choices=(...)) in its metadata."""
     return dataclasses.field(default=default, metadata={"help": help, **metadata})
 
 

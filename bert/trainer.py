@@ -3,7 +3,7 @@
 
 Every line of this module is explained in book/09_training_loop.md."""
 
-__all__ = ['TrainingConfig', 'configure_optimizer', 'learning_rate', 'fit', 'micro_batch_size', 'ShuffledBatches', 'pretraining_step', 'pretraining_counts', 'Schedule', 'Counts', 'MetricsLog', 'TrainingDiverged', 'stop_if_diverged', 'save_checkpoint', 'latest_checkpoint', 'load_checkpoint', 'start_or_resume', 'SingleProcess', 'to_device', 'autocast', 'pick_device', 'evaluate', 'train']
+__all__ = ['TrainingConfig', 'configure_optimizer', 'learning_rate', 'fit', 'micro_batch_size', 'Schedule', 'Counts', 'MetricsLog', 'TrainingDiverged', 'stop_if_diverged', 'start_or_resume', 'SingleProcess', 'to_device', 'autocast', 'pick_device']
 
 # %% book/09_training_loop.md, code cell 3
 import json
@@ -12,21 +12,18 @@ import shutil
 import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
-from functools import partial
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm import tqdm  # the terminal bar: the CLI runs this loop, not a notebook
 
-from bert.files import append_jsonl, folder_written_atomically, truncate_jsonl
-from bert.model import WEIGHTS_FILE
+from bert.checkpoints import STATE_FILE, latest_checkpoint, load_checkpoint, save_checkpoint
+from bert.files import append_jsonl, truncate_jsonl
 from bert.settings import SettingError, check_settings, setting
 
 
-# %% book/09_training_loop.md, code cell 4
+# %% book/09_training_loop.md, code cell 7
 @dataclass(kw_only=True)
 class TrainingConfig:
     """How to train: optimizer, schedule, when to stop, and when to log, evaluate and checkpoint."""
@@ -34,7 +31,7 @@ class TrainingConfig:
     batch_size: int = setting(32, "sequences per optimizer step, over all micro-batches and processes")
     grad_accum_steps: int = setting(1, "micro-batches per optimizer step and process: raise it to keep "
                                        "the same batch size in less memory")
-    learning_rate: float = setting(1e-3, "peak learning rate, reached at the end of warm-up", flag="--lr")
+    learning_rate: float = setting(1e-3, "peak learning rate, reached at the end of warm-up", flag="lr")
     warmup_fraction: float = setting(0.06, "fraction of training over which the learning rate warms up")
     weight_decay: float = setting(0.01, "AdamW weight decay, on matrices only")
     adam_betas: tuple[float, float] = setting((0.9, 0.98), "AdamW's beta1 and beta2")
@@ -62,7 +59,7 @@ class TrainingConfig:
         micro_batch_size(self)  # batch_size must split into grad_accum_steps micro-batches
 
 
-# %% book/09_training_loop.md, code cell 5
+# %% book/09_training_loop.md, code cell 8
 def configure_optimizer(model: nn.Module, config: TrainingConfig) -> torch.optim.AdamW:
     """AdamW with weight decay on matrices only (biases and LayerNorm are not decayed)."""
     params = [p for p in model.parameters() if p.requires_grad]
@@ -78,7 +75,7 @@ def learning_rate(progress: float, peak: float, warmup_fraction: float) -> float
     return peak * max(0.0, 1.0 - progress) / (1.0 - warmup_fraction)
 
 
-# %% book/09_training_loop.md, code cell 7
+# %% book/09_training_loop.md, code cell 10
 def fit(model, step, batches, config: TrainingConfig, out_dir, evaluate=None, resume: bool = False,
         progress_bar: bool = True, processes=None) -> dict:
     """Train `model` on `batches` (micro-batch k is batches[k]); `step(model, batch)` returns the loss
@@ -96,8 +93,9 @@ def fit(model, step, batches, config: TrainingConfig, out_dir, evaluate=None, re
         for micro, index in enumerate(schedule.my_micro_batches()):
             batch = to_device(batches[index], model.device)
             torch.manual_seed(2**32 + config.seed * 1_000_003 + index)  # dropout: by micro-batch, not process
-            with processes.gradient_sync(last=micro == config.grad_accum_steps - 1), autocast(model.device):
-                loss, step_counts = step(forward, batch)
+            with processes.gradient_sync(last=micro == config.grad_accum_steps - 1):
+                with autocast(model.device):  # bf16 on a GPU; the backward pass runs outside it
+                    loss, step_counts = step(forward, batch)
                 (loss / config.grad_accum_steps).backward()
             counts.add(loss=(loss.item(), 1), tokens=(int(batch["attention_mask"].sum()), 0), **step_counts)
         counts = processes.all_sum(counts)  # the global batch, seen by every process
@@ -116,7 +114,7 @@ def fit(model, step, batches, config: TrainingConfig, out_dir, evaluate=None, re
     return processes.finish(model, {k: v for k, v in state.items() if k != "config"})
 
 
-# %% book/09_training_loop.md, code cell 8
+# %% book/09_training_loop.md, code cell 11
 def micro_batch_size(config: TrainingConfig, world_size: int = 1) -> int:
     """Sequences per micro-batch: batch_size split over grad_accum_steps and the processes."""
     parts = config.grad_accum_steps * world_size
@@ -126,46 +124,7 @@ def micro_batch_size(config: TrainingConfig, world_size: int = 1) -> int:
     return config.batch_size // parts
 
 
-class ShuffledBatches:
-    """Micro-batch k of `examples`: a seeded permutation per epoch, cut into micro-batches of `size`,
-    and collated with a generator seeded by k (MLM masks). batches[k] depends only on the seed and k,
-    in every process and after any resume. len() is the number of micro-batches in an epoch."""
-
-    def __init__(self, examples, collate, size: int, seed: int = 0):
-        self.examples, self.collate, self.size, self.seed = examples, collate, size, seed
-        if len(self) == 0:
-            raise ValueError(f"{len(examples)} training examples cannot fill one micro-batch of {size}: "
-                             "give more text or a smaller batch size")
-        self._epoch, self._order = None, None
-
-    def __len__(self) -> int:
-        return len(self.examples) // self.size
-
-    def __getitem__(self, k: int) -> dict:
-        epoch, offset = divmod(k, len(self))
-        if epoch != self._epoch:  # reshuffle once per epoch
-            generator = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
-            self._epoch, self._order = epoch, torch.randperm(len(self.examples), generator=generator)
-        ids = self._order[offset * self.size:(offset + 1) * self.size].tolist()
-        return self.collate([self.examples[i] for i in ids], torch.Generator().manual_seed(self.seed * 1_000_003 + k))
-
-
-# %% book/09_training_loop.md, code cell 9
-def pretraining_step(model, batch: dict, sparse: bool = True) -> tuple[torch.Tensor, dict]:
-    """The loss of a BertForPreTraining, and the (hits, total) counts behind its accuracies."""
-    out = model(**batch, sparse=sparse)
-    return out.loss, pretraining_counts(out, batch)
-
-
-def pretraining_counts(out, batch: dict) -> dict:
-    counts = {"mlm_accuracy": (out.mlm_correct.item(), out.mlm_count.item())}
-    if "next_sentence_label" in batch:
-        hits = (out.seq_relationship_logits.argmax(-1) == batch["next_sentence_label"]).sum().item()
-        counts["nsp_accuracy"] = (hits, len(batch["next_sentence_label"]))
-    return counts
-
-
-# %% book/09_training_loop.md, code cell 10
+# %% book/09_training_loop.md, code cell 14
 class Schedule:
     """Where training stands: progress by steps, epochs or wall-clock time, and what is due."""
 
@@ -223,7 +182,7 @@ class Schedule:
         return self.state["micro_batches"] / self.batches_per_epoch
 
 
-# %% book/09_training_loop.md, code cell 11
+# %% book/09_training_loop.md, code cell 15
 class Counts:
     """Sums of (hits, total) pairs over micro-batches, steps and processes; value = hits / total."""
 
@@ -280,7 +239,7 @@ class MetricsLog:
         self.bar.close()
 
 
-# %% book/09_training_loop.md, code cell 12
+# %% book/09_training_loop.md, code cell 16
 class TrainingDiverged(SettingError):
     """The loss became NaN or infinite: a setting (the learning rate, most often) to change."""
 
@@ -295,70 +254,7 @@ def stop_if_diverged(counts: Counts, state: dict, out_dir) -> None:
             "Lower `learning_rate` (or raise `warmup_fraction`) and resume or restart.")
 
 
-# %% book/09_training_loop.md, code cell 13
-STATE_FILE, OPTIMIZER_FILE = "trainer_state.json", "optimizer.safetensors"
-
-
-def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict, list]:
-    state = optimizer.state_dict()
-    tensors = {f"{index}.{name}": value.detach().cpu().contiguous() if torch.is_tensor(value)
-               else torch.tensor(value) for index, slots in state["state"].items()
-               for name, value in slots.items()}
-    return tensors, state["param_groups"]
-
-
-def save_checkpoint(out_dir, model, optimizer, state: dict, keep: int = 2) -> Path:
-    """Write checkpoints/step-NNNNNN as one atomic folder; keep the newest `keep`."""
-    checkpoints = Path(out_dir) / "checkpoints"
-    final = checkpoints / f"step-{state['step']:06d}"
-    with folder_written_atomically(final) as tmp:
-        model.save_pretrained(tmp)
-        tensors, groups = _optimizer_tensors(optimizer)
-        tensors["rng.torch"] = torch.get_rng_state()
-        if torch.cuda.is_available():
-            tensors["rng.cuda"] = torch.cuda.get_rng_state()
-        save_file(tensors, tmp / OPTIMIZER_FILE)
-        (tmp / STATE_FILE).write_text(json.dumps({**state, "param_groups": groups}, indent=1))
-    for old in sorted(p for p in checkpoints.glob("step-*") if p.suffix != ".tmp")[:-keep]:
-        shutil.rmtree(old, ignore_errors=True)
-    return final
-
-
-def latest_checkpoint(out_dir) -> Path | None:
-    """The newest complete checkpoint folder, or None."""
-    complete = [p for p in (Path(out_dir) / "checkpoints").glob("step-*")
-                if p.suffix != ".tmp" and (p / STATE_FILE).exists()]
-    return max(complete, default=None)
-
-
-def load_checkpoint(folder, model, optimizer) -> dict:
-    """Restore model, optimizer and RNG from a checkpoint folder; return the trainer state."""
-    folder = Path(folder)
-    try:
-        state = json.loads((folder / STATE_FILE).read_text())
-        weights, tensors = load_file(folder / WEIGHTS_FILE), load_file(folder / OPTIMIZER_FILE)
-    except (OSError, ValueError, SafetensorError) as error:  # damaged on disk, or edited by hand
-        raise ValueError(f"checkpoint {folder} cannot be read ({error}); delete that folder to resume "
-                         "from the checkpoint before it") from None
-    model.load_weights(weights, source=str(folder))
-    torch.set_rng_state(tensors.pop("rng.torch"))
-    if "rng.cuda" in tensors and torch.cuda.is_available():
-        torch.cuda.set_rng_state(tensors.pop("rng.cuda"))
-    tensors.pop("rng.cuda", None)
-    slots: dict[int, dict] = {}
-    for key, value in tensors.items():
-        index, name = key.split(".", 1)
-        slots.setdefault(int(index), {})[name] = value
-    groups = state.pop("param_groups")
-    if [len(g["params"]) for g in groups] != [len(g["params"]) for g in optimizer.param_groups]:
-        raise ValueError(f"checkpoint {folder} holds optimizer state for {sum(len(g['params']) for g in groups)} "
-                         f"tensors, this optimizer trains {sum(len(g['params']) for g in optimizer.param_groups)}: "
-                         "build and freeze the model as the run did (an MLM-only run freezes its NSP head)")
-    optimizer.load_state_dict({"state": slots, "param_groups": groups})
-    return state
-
-
-# %% book/09_training_loop.md, code cell 14
+# %% book/09_training_loop.md, code cell 18
 def start_or_resume(out_dir: Path, model, optimizer, config: TrainingConfig, resume: bool, processes) -> dict:
     """A fresh state (and no earlier run's checkpoints), or the newest checkpoint's."""
     size = micro_batch_size(config, processes.world_size)
@@ -397,7 +293,7 @@ def _check_same_settings(saved: dict, config: TrainingConfig) -> None:
                                "resume with the settings the run started with")
 
 
-# %% book/09_training_loop.md, code cell 15
+# %% book/09_training_loop.md, code cell 19
 class SingleProcess:
     """The processes a run trains on, when it is one. Chapter 14's `Processes` (bert/scaling.py) is
     the same interface for several processes under torchrun; here every exchange is a no-op."""
@@ -457,39 +353,3 @@ def pick_device(name: str = "auto") -> torch.device:
         raise SettingError(f"cannot use `device` {name!r} ({str(error).splitlines()[0]}): choose cpu, "
                            "auto, or cuda / cuda:N where PyTorch sees a GPU") from None
     return device
-
-
-# %% book/09_training_loop.md, code cell 16
-@torch.no_grad()
-def evaluate(model, dataset, collator, batch_size: int = 64, sparse: bool = True, seed: int = 1234) -> dict:
-    """Held-out MLM loss and accuracy (and NSP accuracy when the data has pairs), fixed masking."""
-    was_training, device = model.training, model.device
-    model.eval()
-    generator = torch.Generator().manual_seed(seed)
-    loss_sum, counts = 0.0, Counts()
-    for start in range(0, len(dataset), batch_size):
-        batch = collator([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))], generator)
-        batch = to_device(batch, device)
-        with autocast(device):
-            out = model(**batch, sparse=sparse)
-        loss_sum += out.mlm_loss.float().item() * out.mlm_count.item()
-        counts.add(**pretraining_counts(out, batch))  # the same counts as in training
-    model.train(was_training)
-    metrics = {"mlm_loss": loss_sum / max(counts.totals["mlm_accuracy"], 1), **counts.values(),
-               "masked_tokens": counts.totals["mlm_accuracy"]}
-    metrics.setdefault("mlm_accuracy", 0.0)
-    return metrics
-
-
-# %% book/09_training_loop.md, code cell 17
-def train(model, train_set, eval_set, collator, config: TrainingConfig, out_dir, resume: bool = False,
-          progress_bar: bool = True, eval_collator=None, sparse: bool = False, processes=None) -> dict:
-    """Pretrain a BertForPreTraining on examples (chapter 7): shuffled micro-batches, masked by
-    `collator`, the pretraining loss, and held-out evaluation masked by `eval_collator` (default:
-    `collator`), so that a run that trains with more masking is still evaluated on the standard 15 %."""
-    processes = processes or SingleProcess()
-    batches = ShuffledBatches(train_set, collator, micro_batch_size(config, processes.world_size), config.seed)
-    held_out = None if eval_set is None else partial(evaluate, dataset=eval_set,
-                                                      collator=eval_collator or collator)
-    return fit(model, partial(pretraining_step, sparse=sparse), batches, config, out_dir, held_out,
-               resume, progress_bar, processes)

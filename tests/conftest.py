@@ -1,5 +1,8 @@
 """Fixtures shared by the tests that train: a fixed vocabulary and a small synthetic corpus."""
 
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -26,3 +29,14 @@ def corpus(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("corpus") / "corpus.txt"
     path.write_text("\n\n".join(docs) + "\n")
     return path
+
+
+def kill_when_exists(command: list[str], path: Path, timeout: float = 240) -> None:
+    """Start `command` and SIGKILL it as soon as `path` exists (e.g. its second checkpoint)."""
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + timeout
+    while not path.exists():
+        assert process.poll() is None and time.time() < deadline, "the run ended before it could be killed"
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()

@@ -35,14 +35,15 @@ from safetensors.torch import load_file, save, save_file
 
 import bert.data
 import bert.pretrain
-import bert.trainer
+import bert.checkpoints
 from bert.cli import main
 from bert.config import preset
-from bert.finetune import BertForSequenceClassification
+from bert.heads import BertForSequenceClassification
 from bert.heads import BertForPreTraining
 from bert.tokenizer import BertTokenizer
 from bert.files import DATA_PACKAGES
-from bert.trainer import TrainingConfig, configure_optimizer, latest_checkpoint, load_checkpoint, save_checkpoint
+from bert.checkpoints import latest_checkpoint, load_checkpoint, save_checkpoint
+from bert.trainer import TrainingConfig, configure_optimizer
 from conftest import WORDS
 
 BERT = str(Path(sys.executable).with_name("bert"))
@@ -158,7 +159,7 @@ def disk_fills_on_write(monkeypatch, n: int) -> None:
 
 
 def half_a_safetensors_file_then_no_space(tensors, path, *args, **kwargs):
-    """bert.trainer.save_file on a full disk: half of the file, then ENOSPC."""
+    """bert.checkpoints.save_file on a full disk: half of the file, then ENOSPC."""
     data = save(tensors)
     Path(path).write_bytes(data[: len(data) // 2])
     raise no_space(path)
@@ -403,7 +404,7 @@ def test_nan_loss_from_the_command_line(capsys, tmp_path, corpus, vocabulary, mo
 def test_full_disk_during_a_checkpoint_from_the_command_line(capsys, tmp_path, corpus, vocabulary, monkeypatch):
     """The second checkpoint meets a full disk: one line, the first checkpoint intact, no .tmp left,
     and --resume finishes the run as the message says."""
-    save_file, calls = bert.trainer.save_file, []
+    save_file, calls = bert.checkpoints.save_file, []
 
     def second_save_fails(tensors, path, *args, **kwargs):
         calls.append(path)
@@ -411,7 +412,7 @@ def test_full_disk_during_a_checkpoint_from_the_command_line(capsys, tmp_path, c
             half_a_safetensors_file_then_no_space(tensors, path)
         return save_file(tensors, path, *args, **kwargs)
 
-    monkeypatch.setattr(bert.trainer, "save_file", second_save_fails)
+    monkeypatch.setattr(bert.checkpoints, "save_file", second_save_fails)
     out = tmp_path / "run"
     argv = pretrain_args(corpus, vocabulary, out, "--max-steps", "6", "--checkpoint-every-steps", "2")
     status, stderr = run_cli(capsys, *argv)
@@ -424,7 +425,7 @@ def test_full_disk_during_a_checkpoint_from_the_command_line(capsys, tmp_path, c
     bert.pretrain.freeze_unused_heads(model, nsp=False)  # as the MLM-only run did
     assert load_checkpoint(checkpoint, model, configure_optimizer(model, TrainingConfig(max_steps=1)))["step"] == 2
 
-    monkeypatch.setattr(bert.trainer, "save_file", save_file)  # space freed
+    monkeypatch.setattr(bert.checkpoints, "save_file", save_file)  # space freed
     assert run_cli(capsys, *argv, "--resume")[0] == 0
     steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()
              if '"train"' in line]
@@ -478,7 +479,7 @@ def test_full_disk_during_save_checkpoint_keeps_the_previous_one(tmp_path, monke
     if where == "model":
         disk_fills_on_write(monkeypatch, 1)
     elif where == "optimizer":
-        monkeypatch.setattr(bert.trainer, "save_file", half_a_safetensors_file_then_no_space)
+        monkeypatch.setattr(bert.checkpoints, "save_file", half_a_safetensors_file_then_no_space)
     else:
         def write_text(self, data, *args, **kwargs):
             Path.write_bytes(self, data[: len(data) // 2].encode())

@@ -4,10 +4,8 @@ embeddings, and `bert finetune` / `bert predict` end to end."""
 import csv
 import json
 import math
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -15,13 +13,13 @@ import torch
 import transformers
 
 from bert.config import preset
-from bert.finetune import (BertForSequenceClassification, FinetuneRun, bootstrap_interval, embed, finetune,
-                           predict_proba, rotten_tomatoes, split_task)
-from bert.heads import BertForPreTraining
+from bert.finetune import FinetuneRun, bootstrap_interval, embed, finetune, predict_proba
+from bert.heads import BertForPreTraining, BertForSequenceClassification
+from bert.tasks import rotten_tomatoes, split_task
 from bert.model import BertModel, mean_pool
 from bert.tokenizer import BertTokenizer
 from bert.files import minilm_path
-from conftest import WORDS
+from conftest import WORDS, kill_when_exists
 
 TOL = 1e-5
 BERT = str(Path(sys.executable).with_name("bert"))
@@ -220,13 +218,7 @@ def test_finetune_resumes_after_sigkill_exactly(tmp_path, word_task):
                 "--checkpoint-every-steps", "10", "--device", "cpu", "--no-progress", *extra]
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     subprocess.run(command(straight), check=True, capture_output=True, timeout=300)
-    process = subprocess.Popen(command(killed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 240
-    while not (killed / "checkpoints" / "step-000020").exists():  # kill after the 2nd checkpoint
-        assert process.poll() is None and time.time() < deadline, "the run ended before it could be killed"
-        time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    kill_when_exists(command(killed), killed / "checkpoints" / "step-000020")  # after the 2nd checkpoint
     assert not (killed / "summary.json").exists()
     subprocess.run(command(killed, "--resume"), check=True, capture_output=True, timeout=300)
 

@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -17,9 +16,10 @@ from bert.data import MaskingCollator
 from bert.heads import BertForPreTraining
 from bert.pretrain import freeze_unused_heads
 from bert.tokenizer import BertTokenizer
-from bert.trainer import (TrainingConfig, TrainingDiverged, configure_optimizer, latest_checkpoint,
-                          learning_rate, load_checkpoint, train)
-from conftest import WORDS
+from bert.checkpoints import latest_checkpoint, load_checkpoint
+from bert.tasks import train
+from bert.trainer import TrainingConfig, TrainingDiverged, configure_optimizer, learning_rate
+from conftest import WORDS, kill_when_exists
 
 BERT = str(Path(sys.executable).with_name("bert"))
 
@@ -71,14 +71,7 @@ def test_resume_after_sigkill_repeats_the_uninterrupted_run(pretrain_command, tm
     assert [step for step, _ in reference] == list(range(1, 13))
 
     killed = tmp_path / "killed"
-    process = subprocess.Popen(pretrain_command(killed), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while not (killed / "checkpoints" / "step-000008").exists():  # kill after the 2nd checkpoint
-        assert process.poll() is None and time.time() < deadline, "the run ended before it could be killed"
-        time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    kill_when_exists(pretrain_command(killed), killed / "checkpoints" / "step-000008")  # after the 2nd checkpoint
     assert not (killed / "summary.json").exists()
 
     subprocess.run(pretrain_command(killed, "--resume"), check=True, capture_output=True)
@@ -87,15 +80,15 @@ def test_resume_after_sigkill_repeats_the_uninterrupted_run(pretrain_command, tm
 
 KILL_DURING_SAVE = textwrap.dedent("""
     import os, signal, sys
-    import bert.trainer
+    import bert.checkpoints
     from bert.cli import main
-    real_save_file, calls = bert.trainer.save_file, []
+    real_save_file, calls = bert.checkpoints.save_file, []
     def save_file_then_die(tensors, path, *args, **kwargs):
         calls.append(path)
         if len(calls) == 2:  # the second checkpoint: model.safetensors is written, the rest is not
             os.kill(os.getpid(), signal.SIGKILL)
         return real_save_file(tensors, path, *args, **kwargs)
-    bert.trainer.save_file = save_file_then_die
+    bert.checkpoints.save_file = save_file_then_die
     sys.exit(main(sys.argv[1:]))
 """)
 
