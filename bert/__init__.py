@@ -6,7 +6,7 @@
     bert.embeddings   book/03_embeddings.md
     bert.attention    book/04_attention.md
     bert.encoder      book/05_encoder_layer.md
-    bert.model        book/06_bert_model.md
+    bert.model        book/06_bert_model.md (+ book/09_training_loop.md)
     bert.data         book/07_pretraining_data.md
     bert.heads        book/08_heads_and_losses.md
     bert.trainer      book/09_training_loop.md

@@ -9,7 +9,7 @@ __all__ = ['ShuffledBatches', 'LengthGroupedBatches']
 import torch
 
 
-# %% book/09_training_loop.md, code cell 12
+# %% book/09_training_loop.md, code cell 13
 class ShuffledBatches:
     """Micro-batch k of `examples`: a seeded permutation per epoch, cut into micro-batches of `size`,
     and collated with a generator seeded by k (MLM masks). batches[k] depends only on the seed and k,

@@ -3,21 +3,23 @@
 
 Every line of this module is explained in book/cli.md."""
 
-__all__ = ['USER_ERRORS', 'flag', 'flag_text', 'add_settings', 'settings_from', 'cmd_presets', 'cmd_pretrain', 'check_out_folder', 'cmd_fill_mask', 'cmd_finetune', 'cmd_predict', 'cmd_embed', 'build_parser', 'main']
+__all__ = ['USER_ERRORS', 'cmd_presets', 'cmd_pretrain', 'run_settings', 'check_out_folder', 'cmd_fill_mask', 'cmd_finetune', 'cmd_predict', 'cmd_embed', 'build_parser', 'main']
 
 # %% book/cli.md, code cell 3
 import argparse
 import dataclasses
 import errno
+import logging
 import os
 import shlex
+import signal
 import sys
 import types
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from bert.config import PRESETS, parameter_counts, preset
-from bert.settings import SettingError, setting_help
+from bert.settings import SettingError, add_settings, flag, flag_text, given_settings, settings_from
 from bert.trainer import TrainingDiverged, pick_device
 
 USER_ERRORS = (ValueError, OSError, TrainingDiverged)
@@ -45,60 +47,6 @@ def _one_line(error: BaseException, settings=None) -> str:
 
 
 # %% book/cli.md, code cell 4
-def flag(settings, name: str) -> str:
-    """The flag of setting `name`: its metadata's, or the field name in kebab case (--max-steps)."""
-    meta = setting_help(settings, name) if settings else {}  # predict and embed have no dataclass
-    return "--" + meta.get("flag", name.replace("_", "-"))
-
-
-def flag_text(settings, name: str, value: str | None = None) -> str:
-    """`name` or `name=value` of a SettingError, as typed on the command line."""
-    option = flag(settings, name)
-    if value in (None, "True"):
-        return option
-    return "--no-" + option[2:] if value == "False" else f"{option} {value}"
-
-
-def _argument_type(annotation):
-    """int for `int`, float for `float | None`, tuple for `tuple[float, float]`."""
-    if isinstance(annotation, types.UnionType):
-        annotation = next(a for a in annotation.__args__ if a is not type(None))
-    return getattr(annotation, "__origin__", annotation), getattr(annotation, "__args__", ())
-
-
-def add_settings(parser: argparse.ArgumentParser, settings) -> None:
-    """One flag per field of the dataclass `settings`: type, default, help and choices from the field.
-    The command's own fields come first, then those it inherits (TrainingConfig's)."""
-    inherited = {f.name for base in settings.__mro__[1:] if dataclasses.is_dataclass(base)
-                 for f in dataclasses.fields(base)}
-    for field in sorted(dataclasses.fields(settings), key=lambda f: f.name in inherited):
-        meta = setting_help(settings, field.name)
-        kind, args = _argument_type(field.type)
-        options = {"dest": field.name, "help": meta.get("help", "").replace("%", "%%")}  # argparse formats it
-        if field.default is dataclasses.MISSING:
-            options["required"] = True
-        else:
-            options["default"] = field.default
-            if field.default is not None and kind is not bool:  # BooleanOptionalAction adds its own
-                options["help"] += " (default: %(default)s)"
-        if kind is bool:
-            options["action"] = argparse.BooleanOptionalAction
-        elif kind is tuple:
-            options.update(nargs=len(args), type=args[0], metavar=tuple(a.__name__.upper() for a in args))
-        else:
-            options["type"] = kind
-        if "choices" in meta:
-            options["choices"] = meta["choices"]
-        parser.add_argument(flag(settings, field.name), *("--" + alias for alias in meta.get("aliases", ())),
-                            **options)
-
-
-def settings_from(args: argparse.Namespace, settings):
-    """The dataclass `settings` made from the parsed flags; it checks itself (__post_init__)."""
-    return settings(**{field.name: getattr(args, field.name) for field in dataclasses.fields(settings)})
-
-
-# %% book/cli.md, code cell 5
 def cmd_presets(args) -> None:
     configs = {name: preset(name, vocab_size=args.vocab_size) for name in PRESETS}
     print(f"{'preset':<8}{'layers':>8}{'hidden':>8}{'heads':>7}{'parameters':>13}")
@@ -108,19 +56,16 @@ def cmd_presets(args) -> None:
               f"{config.num_attention_heads:>7}{total / 1e6:>12.1f}M")
 
 
-# %% book/cli.md, code cell 6
+# %% book/cli.md, code cell 5
 def cmd_pretrain(args) -> None:
     from bert.pretrain import PretrainingRun, pretrain
     from bert.scaling import start_processes
 
-    # a resumed run reads its settings from its folder; a new one is checked before any work
-    run = PretrainingRun.from_folder(args.out) if args.resume else settings_from(args, PretrainingRun)
-    if not args.resume:
-        check_out_folder(Path(run.out))
+    run = run_settings(args, PretrainingRun)
     processes = start_processes(pick_device(run.device))  # under torchrun: meet the other processes
     try:
-        summary = pretrain(run, resume=args.resume, progress_bar=not args.no_progress, processes=processes,
-                           command=args.command_line)
+        summary = pretrain(run, resume=args.resume, overwrite=args.overwrite, progress_bar=not args.no_progress,
+                           processes=processes, command=args.command_line)
     finally:
         processes.close()
     if processes.is_main:  # under torchrun every process returns; one reports
@@ -128,6 +73,23 @@ def cmd_pretrain(args) -> None:
         print(f"held-out MLM accuracy {held_out['mlm_accuracy']:.1%} (unigram baseline "
               f"{summary['unigram_baseline_accuracy']:.1%}) after {summary['steps']} steps; "
               f"model, metrics and summary.json in {args.out}")
+
+
+def run_settings(args, settings):
+    """A new run's settings from the flags, checked before any work; a resumed run's from its folder,
+    with the flags typed now as the changes it may make (chapter 9: a new budget, a device...)."""
+    given = given_settings(args, settings)
+    needed = ["out"] if args.resume else [f.name for f in dataclasses.fields(settings)
+                                          if f.default is dataclasses.MISSING]
+    missing = [flag(settings, name) for name in needed if name not in given]
+    if missing:  # argparse's own usage error, which it cannot give: a resumed run needs only --out
+        args.parser.error(f"the following arguments are required: {', '.join(missing)}")
+    args.run_out = given["out"]  # where a stopped run's checkpoints are, for the message
+    if args.resume:
+        return settings.from_folder(given["out"]).resumed(**given)
+    run = settings_from(args, settings)
+    check_out_folder(Path(run.out))
+    return run
 
 
 def check_out_folder(out: Path) -> None:
@@ -146,14 +108,14 @@ def cmd_fill_mask(args) -> None:
     try:
         model = BertForPreTraining.from_pretrained(args.model)
     except MissingHead as error:
-        raise ValueError(f"{error.what}; fill-mask needs a model with its masked-language-model head, "
-                         "such as a folder written by bert pretrain") from None
+        raise ValueError(f"{error.what}; fill-mask needs one, such as a folder written by bert pretrain "
+                         "or transformers' BertForMaskedLM") from None
     tokenizer = BertTokenizer.from_pretrained(args.model)
     for i, guesses in enumerate(fill_mask(model, tokenizer, args.text, top_k=args.top_k), 1):
         print(f"[MASK] {i}: " + ", ".join(f"{token} ({p:.2f})" for token, p in guesses))
 
 
-# %% book/cli.md, code cell 7
+# %% book/cli.md, code cell 6
 def _add_pretrain_parser(commands) -> None:
     from bert.pretrain import PretrainingRun
 
@@ -165,10 +127,12 @@ def _add_pretrain_parser(commands) -> None:
                     "settings chapter 10 measured best on a CPU. Example: "
                     "bert pretrain --preset tiny --corpus wiki --minutes 20 --out runs/tiny")
     add_settings(p, PretrainingRun)
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its newest "
-                                                         "checkpoint, with the settings it was started with")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint, "
+                   "with the settings it was started with (a new budget, device or logging may be given)")
+    p.add_argument("--overwrite", action="store_true", help="replace the run in --out; the old one is removed "
+                                                            "only when the new one has finished")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
-    p.set_defaults(run=cmd_pretrain, settings=PretrainingRun)
+    p.set_defaults(run=cmd_pretrain, settings=PretrainingRun, parser=p)
 
     f = commands.add_parser("fill-mask", help="fill in [MASK] tokens with a pretrained model",
                             description='Example: bert fill-mask --model runs/tiny "the capital of france is [MASK] ."')
@@ -178,13 +142,13 @@ def _add_pretrain_parser(commands) -> None:
     f.set_defaults(run=cmd_fill_mask)
 
 
-# %% book/cli.md, code cell 8
+# %% book/cli.md, code cell 7
 def cmd_finetune(args) -> None:
     from bert.finetune import FinetuneRun, finetune
 
-    run = settings_from(args, FinetuneRun)
-    check_out_folder(Path(run.out))
-    summary = finetune(run, resume=args.resume, progress_bar=not args.no_progress, command=args.command_line)
+    run = run_settings(args, FinetuneRun)
+    summary = finetune(run, resume=args.resume, overwrite=args.overwrite, progress_bar=not args.no_progress,
+                       command=args.command_line)
     print(f"test accuracy {summary['test_accuracy']:.1%} (majority label {summary['majority_baseline']:.1%}; "
           f"best dev accuracy {summary['dev_accuracy']:.1%} at step {summary['best_step']}); "
           f"model, metrics and summary.json in {args.out}")
@@ -245,7 +209,7 @@ def cmd_embed(args) -> None:
         print(f"{text}\t" + " ".join(f"{v:.4f}" for v in vector))
 
 
-# %% book/cli.md, code cell 9
+# %% book/cli.md, code cell 8
 def _add_finetune_parser(commands) -> None:
     from bert.finetune import FinetuneRun
 
@@ -256,10 +220,12 @@ def _add_finetune_parser(commands) -> None:
                     "dev and report its test accuracy. Example: "
                     "bert finetune --model runs/tiny --task rotten-tomatoes --out runs/rt")
     add_settings(p, FinetuneRun)
-    p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out from its "
-                                                         "newest checkpoint (give the same settings)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint, "
+                   "with the settings it was started with (a new budget, device or logging may be given)")
+    p.add_argument("--overwrite", action="store_true", help="replace the run in --out; the old one is removed "
+                                                            "only when the new one has finished")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
-    p.set_defaults(run=cmd_finetune, settings=FinetuneRun)
+    p.set_defaults(run=cmd_finetune, settings=FinetuneRun, parser=p)
 
     for name, helptext, run in (
             ("predict", "label texts with a fine-tuned classifier", cmd_predict),
@@ -280,7 +246,7 @@ def _add_finetune_parser(commands) -> None:
             c.add_argument("--out", help="save the vectors to this .npy file instead of printing them")
 
 
-# %% book/cli.md, code cell 10
+# %% book/cli.md, code cell 9
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bert",
@@ -313,14 +279,42 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     args.command_line = "bert " + shlex.join(argv)  # for the run's summary
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops a run as Ctrl-C does
+    notices = logging.StreamHandler()  # the library's notices (a fresh pooler...), one line each
+    notices.setFormatter(logging.Formatter(f"bert {args.command}: %(message)s"))
+    logging.getLogger("bert").addHandler(notices)
     try:
         args.run(args)
     except USER_ERRORS as error:
         if args.debug:
             raise
-        print(f"bert {args.command}: error: {_one_line(error, getattr(args, 'settings', None))}", file=sys.stderr)
+        message = _one_line(error, getattr(args, "settings", None))
+        if isinstance(error, OSError):  # the machine's fault (a full disk): say where the run can go on
+            message += _resume_hint(args)
+        print(f"bert {args.command}: error: {message}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print(f"bert {args.command}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as interrupt:
+        name = str(interrupt) or "SIGINT"
+        print(f"bert {args.command}: interrupted ({name}){_resume_hint(args) or '; nothing was saved'}",
+              file=sys.stderr)
+        return 128 + getattr(signal, name, signal.SIGINT)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        logging.getLogger("bert").removeHandler(notices)
     return 0
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def _resume_hint(args) -> str:
+    """Where a stopped run left its newest checkpoint, and the command that continues it."""
+    from bert.checkpoints import latest_checkpoint
+
+    out = getattr(args, "run_out", None)
+    for folder in ([Path(out), Path(out).with_name(Path(out).name + ".new")] if out else []):
+        if (checkpoint := latest_checkpoint(folder)) is not None:
+            return (f"; its newest checkpoint is {checkpoint}: continue it with "
+                    f"bert {args.command} --out {shlex.quote(str(folder))} --resume")
+    return ""

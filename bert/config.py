@@ -124,13 +124,30 @@ def config_to_dict(config: BertConfig) -> dict:
     return {"model_type": "bert", **asdict(config), "label2id": label2id}
 
 
+_OURS_ONLY = {  # config.json fields that change the outputs: the one value we build, and why no other
+    "position_embedding_type": ("absolute", "this book implements learned absolute positions"),
+    "is_decoder": (False, "a decoder's attention is causal, each token seeing only those before it; this "
+                          "book's encoder attends both ways"),
+    "add_cross_attention": (False, "its layers also attend to another model's outputs (cross-attention), "
+                                   "which this book's layers do not have"),
+    "quantization_config": (None, "its weights are stored quantized, and this book computes with plain "
+                                  "floating-point weights"),
+}
+
+
 def config_from_dict(values: dict) -> BertConfig:
     """A BertConfig from a config.json dictionary, ignoring transformers' bookkeeping keys."""
     if values.get("model_type", "bert") != "bert":
         raise ValueError(f"config.json describes a {values['model_type']!r} model, not 'bert'")
-    if values.get("position_embedding_type", "absolute") != "absolute":
-        raise ValueError(f"position_embedding_type {values['position_embedding_type']!r} is not "
-                         "supported: this book implements learned absolute positions")
+    for name, (ours, why) in _OURS_ONLY.items():
+        if values.get(name, ours) != ours:
+            raise ValueError(f"{name} {values[name]!r} is not supported: {why}")
+    if values.get("hidden_act", "gelu") not in ACTIVATIONS:
+        raise ValueError(f"hidden_act {values['hidden_act']!r} is not supported: this book's feed-forward "
+                         f"layer computes {' or '.join(ACTIVATIONS)} (chapter 5), and another "
+                         "activation would change every output")
+    if "id2label" not in values and isinstance(values.get("num_labels"), int):  # an older config.json
+        values = {**values, "id2label": {i: f"LABEL_{i}" for i in range(values["num_labels"])}}
     known = {f.name for f in fields(BertConfig)}
     return BertConfig(**{k: v for k, v in values.items() if k in known and v is not None})
 

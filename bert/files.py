@@ -3,7 +3,7 @@
 
 Every line of this module is explained in book/engineering.md."""
 
-__all__ = ['atomic_write', 'atomic_write_files', 'DATA_PACKAGES', 'package_file', 'wikipedia_summaries', 'minilm_path', 'append_jsonl', 'read_jsonl', 'truncate_jsonl', 'folder_written_atomically']
+__all__ = ['atomic_write', 'atomic_write_files', 'DATA_PACKAGES', 'package_file', 'wikipedia_summaries', 'minilm_path', 'append_jsonl', 'read_jsonl', 'truncate_jsonl', 'folder_written_atomically', 'holds_run', 'run_folder']
 
 # %% book/engineering.md, code cell 3
 import importlib.util
@@ -11,8 +11,15 @@ import json
 import os
 import shutil
 import tempfile
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
+
+from bert.settings import SettingError
+
+try:
+    import fcntl  # POSIX file locks; on Windows runs are not locked
+except ImportError:
+    fcntl = None
 
 
 # %% book/engineering.md, code cell 4
@@ -43,10 +50,18 @@ def atomic_write_files(files: dict) -> None:
                 os.fsync(f.fileno())
         for tmp, path in written:
             os.replace(tmp, path)  # atomic on POSIX and Windows: readers see old or new
-    except BaseException:
+    except BaseException as error:
         for tmp, _ in written:
             Path(tmp).unlink(missing_ok=True)
+        if isinstance(error, OSError) and written:  # name the file the caller asked for, not our temporary
+            _name_target(error, written[-1][0], written[-1][1])
         raise
+
+
+def _name_target(error: OSError, tmp, target) -> None:
+    """An OSError about a temporary file (or about no file) says the target instead."""
+    if error.filename is None or str(tmp) in str(error.filename):
+        error.filename = str(error.filename or tmp).replace(str(tmp), str(target))
 
 
 # %% book/engineering.md, code cell 6
@@ -120,8 +135,103 @@ def folder_written_atomically(final: str | os.PathLike):
         for path in tmp.iterdir():  # the data must be on disk before the rename makes it visible
             with open(path, "rb") as f:
                 os.fsync(f.fileno())
-    except BaseException:  # a full disk, Ctrl-C: leave no half-written folder
+    except BaseException as error:  # a full disk, Ctrl-C: leave no half-written folder
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(error, OSError):
+            _name_target(error, tmp, final)
         raise
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
+
+
+# %% book/engineering.md, code cell 12
+RUN_FILE, LOCK_FILE = "run.json", ".bert.lock"
+_RUN_FILES = (RUN_FILE, "metrics.jsonl", "checkpoints", "model.safetensors", "summary.json")
+
+
+def holds_run(folder: str | os.PathLike) -> bool:
+    return any((Path(folder) / name).exists() for name in _RUN_FILES)
+
+
+def _contents(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name != LOCK_FILE) if folder.is_dir() else []
+
+
+@contextmanager
+def run_folder(out: str | os.PathLike, resume: bool = False, overwrite: bool = False, command: str = "run"):
+    """`with run_folder(out) as folder:` the folder to write the run into, locked while the block runs.
+    A new run refuses a folder that holds anything unless `overwrite`; `resume` continues a run."""
+    out = Path(out)
+    if resume and not holds_run(out):
+        raise SettingError(f"`resume=True`: {out} holds no run to continue; start it without `resume=True`")
+    if resume and not _has_checkpoint(out):
+        raise SettingError(f"`resume=True`: no complete checkpoint under {out / 'checkpoints'}, so there is "
+                           "nothing to continue; start the run again without `resume=True`")
+    if resume and overwrite:
+        raise SettingError("give `resume=True` or `overwrite=True`, not both: continue the run or replace it")
+    existing = _contents(out)
+    if existing and not resume and not overwrite:
+        what = "another run" if holds_run(out) else "files that are not a run"
+        raise SettingError(f"{out} already holds {what} ({', '.join(existing[:4])}"
+                           f"{', …' if len(existing) > 4 else ''}): continue it with `resume=True`, replace it "
+                           "with `overwrite=True`, or choose another folder")
+    staged = bool(existing) and overwrite
+    folder = out.with_name(out.name + ".new") if staged else out
+    if staged and _contents(folder):
+        raise SettingError(f"{folder} holds a replacement for {out} that stopped before it finished: continue "
+                           f"it (as {folder}, with `resume=True`) or delete it, then try again")
+    made = [p for p in (*reversed(folder.parents), folder) if not p.exists()]  # to remove on failure
+    folder.mkdir(parents=True, exist_ok=True)
+    with _locked(out, command), _locked(folder, command) if staged else nullcontext():
+        try:
+            yield folder
+        except BaseException:
+            if not resume and not _has_checkpoint(folder):  # nothing worth keeping
+                _remove_new(folder, made)
+            raise
+        if staged:  # the new run is complete: now, and only now, the old one goes
+            old = out.with_name(f".{out.name}.replaced")
+            shutil.rmtree(old, ignore_errors=True)
+            (folder / LOCK_FILE).unlink(missing_ok=True)
+            os.replace(out, old)
+            os.replace(folder, out)
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _has_checkpoint(folder: Path) -> bool:
+    """A complete checkpoint: a checkpoints/step-N folder, which folder_written_atomically made whole."""
+    return any(p.is_dir() for p in (folder / "checkpoints").glob("step-*[0-9]"))
+
+
+def _remove_new(folder: Path, made: list[Path]) -> None:
+    """Remove what a failed new run wrote: the folders it made, or the contents of an empty one."""
+    if made:
+        shutil.rmtree(made[0], ignore_errors=True)
+    else:
+        for path in folder.iterdir():
+            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+
+
+@contextmanager
+def _locked(folder: Path, command: str):
+    """Hold an exclusive lock on folder/.bert.lock, or refuse if another process holds it."""
+    if fcntl is None or not folder.is_dir():
+        yield
+        return
+    with open(folder / LOCK_FILE, "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            pid = lock.read().strip() or "unknown"
+            raise SettingError(f"another {command} is writing {folder} (pid {pid}): wait for it to finish, or "
+                               "choose another folder") from None
+        lock.seek(0)
+        lock.truncate()
+        lock.write(str(os.getpid()))
+        lock.flush()
+        try:
+            yield
+        finally:  # remove the file first, so that no one locks it in between (a new writer makes its own)
+            Path(lock.name).unlink(missing_ok=True)
+            fcntl.flock(lock, fcntl.LOCK_UN)

@@ -19,11 +19,11 @@ import torch.nn.functional as F
 
 from bert.batches import LengthGroupedBatches
 from bert.data import pad_batch
-from bert.files import atomic_write, folder_written_atomically, minilm_path, read_jsonl
+from bert.files import RUN_FILE, atomic_write, folder_written_atomically, minilm_path, read_jsonl, run_folder
 from bert.heads import BertForSequenceClassification
 from bert.model import mean_pool, read_weights
 from bert.settings import SettingError, check_settings, setting
-from bert.tasks import classification_step, load_task, split_task
+from bert.tasks import LabelledTexts, classification_step, load_task, split_task
 from bert.tokenizer import BertTokenizer
 from bert.trainer import SingleProcess, TrainingConfig, autocast, fit, micro_batch_size, pick_device
 
@@ -152,49 +152,60 @@ class KeepBestOnDev:
 
 
 # %% book/11_fine_tuning.md, code cell 19
-def finetune(run: FinetuneRun, resume: bool = False, progress_bar: bool = True, command: str | None = None) -> dict:
+def finetune(run: FinetuneRun, resume: bool = False, overwrite: bool = False, progress_bar: bool = True,
+             command: str | None = None) -> dict:
     """Fine-tune run.model on run.task; save the best-on-dev model and its metrics in run.out.
-    `resume` continues an interrupted run from its newest checkpoint; `command` goes into the summary."""
-    out, started = Path(run.out), time.time()
+    `resume` continues an interrupted run (FinetuneRun.from_folder(out) holds its settings);
+    `overwrite` replaces the run in run.out once this one has finished; `command` goes into the summary."""
+    started, source = time.time(), model_folder(run.model)
+    if Path(run.out).resolve().is_relative_to(source.resolve()):
+        raise SettingError(f"`out` {run.out} is inside the `model` folder {source}: the fine-tuned model would "
+                           "overwrite the one it starts from; choose another `out`")
     device = pick_device(run.device)
     data = load_task(run.task, run.text_column, run.label_column)
     splits = split_task(data, run.split_seed)
-    folder = model_folder(run.model)
-    tokenizer = BertTokenizer.from_pretrained(folder)
+    tokenizer = BertTokenizer.from_pretrained(source)
     torch.manual_seed(run.seed)  # the head's initial weights
-    model = BertForSequenceClassification.from_encoder(folder, data.label_names, run.from_scratch).to(device)
+    model = BertForSequenceClassification.from_encoder(source, data.label_names, run.from_scratch).to(device)
     length = min(run.max_length, model.config.max_position_embeddings)
     rows = {name: tokenize(tokenizer, part.texts, length) for name, part in splits.items()}
     batches = LengthGroupedBatches(rows["train"], splits["train"].labels, micro_batch_size(run),
                                    tokenizer.pad_token_id, run.seed)
-    keep_best = KeepBestOnDev(out, rows["dev"], splits["dev"].labels, tokenizer.pad_token_id)
-    state = fit(model, classification_step, batches, run, out, keep_best, resume, progress_bar,
-                SingleProcess(device))
-    best = keep_best.best()
-    model.load_weights(read_weights(out / BEST), source=str(out / BEST))
-    test_loss, test_accuracy, probabilities = _accuracy(model, rows["test"], splits["test"].labels,
-                                                        tokenizer.pad_token_id)
-    predictions, K = probabilities.argmax(-1).tolist(), len(data.label_names)
-    confusion = [[sum(1 for t, p in zip(splits["test"].labels, predictions) if t == i and p == j)
-                  for j in range(K)] for i in range(K)]
-    summary = {"command": command, "run": asdict(run), "label_names": data.label_names,
-               "examples": {name: len(part) for name, part in splits.items()},
-               "steps": state["step"], "best_step": best["step"], "dev_accuracy": best["dev_accuracy"],
-               "test_accuracy": test_accuracy, "test_loss": test_loss,
-               "majority_baseline": max(Counter(splits["test"].labels).values()) / len(splits["test"]),
-               "confusion": confusion, "parameters": sum(p.numel() for p in model.parameters()),
-               "seconds": round(time.time() - started, 1), "device": str(device), "torch": torch.__version__}
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    atomic_write(out / "test_predictions.jsonl", "".join(
-        json.dumps({"text": text, "label": label, "prediction": prediction, "probabilities":
-                    [round(p, 4) for p in row]}) + "\n"
-        for text, label, prediction, row in zip(splits["test"].texts, splits["test"].labels, predictions,
-                                                 probabilities.tolist())))
-    atomic_write(out / "summary.json", json.dumps(summary, indent=1) + "\n")
-    for done in (out / BEST, out / "checkpoints"):  # the run is complete: its model is in `out`
-        shutil.rmtree(done, ignore_errors=True)
+    with run_folder(run.out, resume, overwrite, "bert finetune") as out:  # all checks done: now write
+        if not resume:
+            atomic_write(out / RUN_FILE, json.dumps(asdict(run), indent=1) + "\n")
+        keep_best = KeepBestOnDev(out, rows["dev"], splits["dev"].labels, tokenizer.pad_token_id)
+        state = fit(model, classification_step, batches, run, out, keep_best, resume, progress_bar,
+                    SingleProcess(device))
+        best = keep_best.best()
+        model.load_weights(read_weights(out / BEST), source=str(out / BEST))
+        summary = {"command": command, "run": asdict(run), "label_names": data.label_names,
+                   "examples": {name: len(part) for name, part in splits.items()}, "steps": state["step"],
+                   "best_step": best["step"], "dev_accuracy": best["dev_accuracy"],
+                   **_test(model, rows["test"], splits["test"], tokenizer, out),
+                   "parameters": sum(p.numel() for p in model.parameters()),
+                   "seconds": round(time.time() - started, 1), "device": str(device), "torch": torch.__version__}
+        model.save_pretrained(out)
+        tokenizer.save_pretrained(out)
+        atomic_write(out / RUN_FILE, json.dumps(asdict(run), indent=1) + "\n")  # a resumed run's new budget
+        atomic_write(out / "summary.json", json.dumps(summary, indent=1) + "\n")
+        for done in (out / BEST, out / "checkpoints"):  # the run is complete: its model is in `out`
+            shutil.rmtree(done, ignore_errors=True)
     return summary
+
+
+def _test(model, rows, test: LabelledTexts, tokenizer, out: Path) -> dict:
+    """Accuracy, loss and confusion matrix on the test split; every prediction into test_predictions.jsonl."""
+    loss, accuracy, probabilities = _accuracy(model, rows, test.labels, tokenizer.pad_token_id)
+    predictions, K = probabilities.argmax(-1).tolist(), len(test.label_names)
+    atomic_write(out / "test_predictions.jsonl", "".join(
+        json.dumps({"text": text, "label": label, "prediction": prediction,
+                    "probabilities": [round(p, 4) for p in row]}) + "\n"
+        for text, label, prediction, row in zip(test.texts, test.labels, predictions, probabilities.tolist())))
+    return {"test_accuracy": accuracy, "test_loss": loss,
+            "majority_baseline": max(Counter(test.labels).values()) / len(test),
+            "confusion": [[sum(1 for t, p in zip(test.labels, predictions) if t == i and p == j)
+                           for j in range(K)] for i in range(K)]}
 
 
 # %% book/11_fine_tuning.md, code cell 24

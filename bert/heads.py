@@ -17,7 +17,7 @@ from torch import nn
 
 from bert.config import BertConfig, load_config
 from bert.encoder import ACTIVATION_FUNCTIONS
-from bert.model import BertModel, BertPreTrainedModel, read_weights
+from bert.model import ENCODER_PARTS, BertModel, BertPreTrainedModel, read_weights
 
 
 # %% book/08_heads_and_losses.md, code cell 4
@@ -56,11 +56,15 @@ class BertPreTrainingHeads(nn.Module):
 
 
 # %% book/08_heads_and_losses.md, code cell 5
+def _config_json(folder: Path) -> dict:
+    """A folder's config.json as it is written, with the fields that BertConfig leaves out."""
+    config = folder / "config.json"
+    return json.loads(config.read_text(encoding="utf-8")) if config.is_file() else {}
+
+
 def _architecture(folder: Path) -> str:
     """The class that a folder's config.json says it holds, for messages."""
-    config = folder / "config.json"
-    return (json.loads(config.read_text()).get("architectures", ["a BERT encoder"])[0] if config.is_file()
-            else "a BERT encoder")
+    return (_config_json(folder).get("architectures") or ["a BERT encoder"])[0]
 
 
 class MissingHead(ValueError):
@@ -77,38 +81,24 @@ class BertWithHead(BertPreTrainedModel):
     head_prefix: str  # where the head's weights live: a folder with none of them has no such head
     head_name: str  # for messages
     missing_head_hint = "start one on its encoder with {cls}.from_encoder('{folder}') and train it"
-    ignored_checkpoint_prefixes: tuple[str, ...] = ()  # in other BERT folders, not in this model: dropped
 
     @classmethod
-    def from_pretrained(cls, path: str | Path):
-        """A trained model, head included; a folder without this head is refused, with the fix."""
-        folder = Path(path)
-        if not folder.is_dir():
-            raise FileNotFoundError(f"{folder} is not a model folder (it should hold config.json and weights)")
-        weights = read_weights(folder)
+    def check_folder(cls, folder: Path, config: BertConfig, weights: dict[str, torch.Tensor]) -> None:
+        """from_pretrained refuses a folder without this head, with the fix."""
         if not any(name.startswith(cls.head_prefix) for name in weights):
             raise MissingHead(f"{folder} has no {cls.head_name} head (it holds {_architecture(folder)})",
                               cls.missing_head_hint.format(cls=cls.__name__, folder=folder))
-        model = cls(load_config(folder))
-        model.load_weights(weights, source=str(folder))
-        return model.eval()
 
     @classmethod
     def from_encoder(cls, path: str | Path, from_scratch: bool = False, **config_overrides):
         """The encoder of any BERT folder under a new head (every weight random if from_scratch)."""
         model = cls(dataclasses.replace(load_config(path), **config_overrides))
-        if not from_scratch:  # into self.bert, which reads only bert.*: the folder's own head stays behind
-            model.bert.load_weights(model.loadable(read_weights(path)), source=str(path))
+        if not from_scratch:  # the encoder, and the pooler if this model has one: the folder's head stays behind
+            wanted = ENCODER_PARTS + (("pooler.",) if model.bert.pooler is not None else ())
+            weights = {name: tensor for name, tensor in read_weights(path).items()
+                       if name.removeprefix(model.base_model_prefix + ".").startswith(wanted)}
+            model.bert.load_weights(weights, source=str(path))
         return model
-
-    def load_weights(self, weights: dict[str, torch.Tensor], source: str = "the checkpoint") -> None:
-        super().load_weights(self.loadable(weights), source)
-
-    def loadable(self, weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """The tensors less those under ignored_checkpoint_prefixes (with or without `bert.`)."""
-        prefix = self.base_model_prefix + "."
-        return {name: tensor for name, tensor in weights.items()
-                if not name.removeprefix(prefix).startswith(self.ignored_checkpoint_prefixes)}
 
 
 # %% book/08_heads_and_losses.md, code cell 6
@@ -126,8 +116,9 @@ class BertForPreTrainingOutput:
 class BertForPreTraining(BertWithHead):
     """BertModel with the MLM head (decoder tied to the word embeddings) and the NSP head."""
 
-    tied_weights = {"cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight"}
-    head_prefix, head_name = "cls.", "pretraining"
+    tied_weights = {"cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight",
+                    "cls.predictions.decoder.bias": "cls.predictions.bias"}  # the second: transformers' copy
+    head_prefix, head_name = "cls.predictions.", "masked-language-model"  # the NSP head may start fresh
 
     def __init__(self, config: BertConfig):
         super().__init__()
@@ -208,7 +199,6 @@ class BertForMaskedLM(BertWithHead):
 
     tied_weights = BertForPreTraining.tied_weights
     head_prefix, head_name = "cls.predictions.", "masked-language-model"
-    ignored_checkpoint_prefixes = ("pooler.", "cls.seq_relationship.")  # what a BertForPreTraining adds
 
     def __init__(self, config: BertConfig):
         super().__init__()
@@ -228,6 +218,12 @@ class BertForMaskedLM(BertWithHead):
 # %% book/08_heads_and_losses.md, code cell 13
 def _classifier_dropout(config: BertConfig) -> float:
     return config.hidden_dropout_prob if config.classifier_dropout is None else config.classifier_dropout
+
+
+_OTHER_PROBLEMS = {  # problem_type: what transformers' BertForSequenceClassification then trains
+    "regression": "fits one number per text with a mean-squared-error loss",
+    "multi_label_classification": "gives each label a sigmoid of its own, so a text may have several",
+}
 
 
 def _check_labels(labels: torch.Tensor, config: BertConfig) -> None:
@@ -268,6 +264,17 @@ class BertForSequenceClassification(BertWithHead):
         return SequenceClassifierOutput(logits, loss, out.attentions)
 
     @classmethod
+    def check_folder(cls, folder: Path, config: BertConfig, weights: dict[str, torch.Tensor]) -> None:
+        """Also refuse a classifier trained for another problem: a number per text, or several labels."""
+        super().check_folder(folder, config, weights)
+        stated = _config_json(folder).get("problem_type")
+        problem = stated or ("regression" if config.num_labels == 1 else None)  # as transformers decides
+        if problem in _OTHER_PROBLEMS:
+            raise ValueError(f"{folder}: problem_type {problem!r}{'' if stated else ' (num_labels 1)'} is not "
+                             f"supported: transformers' BertForSequenceClassification {_OTHER_PROBLEMS[problem]}, "
+                             "while this book's picks one label per text with a softmax")
+
+    @classmethod
     def from_encoder(cls, path: str | Path, label_names: list[str], from_scratch: bool = False,
                      **config_overrides) -> "BertForSequenceClassification":
         """The encoder of any BERT folder with a new head for `label_names`."""
@@ -285,7 +292,6 @@ class BertForTokenClassification(BertWithHead):
     """BERT (no pooler) with a linear classifier on every token's final vector: one label per token."""
 
     head_prefix, head_name = "classifier.", "token-classification"
-    ignored_checkpoint_prefixes = ("pooler.",)
 
     def __init__(self, config: BertConfig):
         super().__init__()
@@ -323,7 +329,6 @@ class BertForQuestionAnswering(BertWithHead):
     """BERT (no pooler) with a start and an end score per token: an answer span in the input."""
 
     head_prefix, head_name = "qa_outputs.", "question-answering"
-    ignored_checkpoint_prefixes = ("pooler.",)
 
     def __init__(self, config: BertConfig):
         super().__init__()

@@ -3,7 +3,7 @@
 
 Every line of this module is explained in book/10_pretraining_tiny_bert.md."""
 
-__all__ = ['PretrainingRun', 'unigram_accuracy', 'prepare_data', 'pretrain', 'freeze_unused_heads']
+__all__ = ['PretrainingRun', 'unigram_accuracy', 'SUMMARY_FILE', 'prepare_data', 'pretrain', 'freeze_unused_heads']
 
 # %% book/10_pretraining_tiny_bert.md, code cell 3
 import dataclasses
@@ -11,6 +11,7 @@ import json
 import sys
 import time
 from collections import Counter
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import torch
 from bert.config import PRESETS, preset
 from bert.data import (MaskingCollator, PretrainingDataset, create_examples, load_documents,
                        split_documents, tokenize_documents)
-from bert.files import atomic_write
+from bert.files import RUN_FILE, atomic_write, run_folder
 from bert.heads import BertForPreTraining
 from bert.settings import SettingError, check_settings, setting
 from bert.tokenizer import BertTokenizer, train_wordpiece
@@ -64,14 +65,6 @@ class PretrainingRun(TrainingConfig):
         if not 0 <= self.mask_prob <= 1:
             raise SettingError(f"`mask_prob` is a fraction of the tokens, between 0 and 1, got {self.mask_prob}")
 
-    @classmethod
-    def from_folder(cls, out) -> "PretrainingRun":
-        """The settings a run folder was started with (its run.json)."""
-        path = Path(out) / RUN_FILE
-        if not path.exists():
-            raise SettingError(f"`resume=True`: {out} holds no {RUN_FILE}; is it a `bert pretrain` run folder?")
-        return cls(**{**json.loads(path.read_text()), "out": str(out)})
-
 
 # %% book/10_pretraining_tiny_bert.md, code cell 5
 def unigram_accuracy(train_set, eval_set, collator, seed: int = 1234, batch_size: int = 64) -> float:
@@ -91,7 +84,7 @@ def unigram_accuracy(train_set, eval_set, collator, seed: int = 1234, batch_size
 
 
 # %% book/10_pretraining_tiny_bert.md, code cell 6
-RUN_FILE, SUMMARY_FILE = "run.json", "summary.json"
+SUMMARY_FILE = "summary.json"
 
 
 def prepare_data(run: PretrainingRun, tokenizer: BertTokenizer | None = None):
@@ -108,16 +101,22 @@ def prepare_data(run: PretrainingRun, tokenizer: BertTokenizer | None = None):
     return tokenizer, examples(train_ids, run.nsp, run.seed), examples(eval_ids, False, run.seed + 1), eval_pairs
 
 
-def pretrain(run: PretrainingRun, resume: bool = False, progress_bar: bool = True, processes=None,
-             command: str | None = None) -> dict:
+def pretrain(run: PretrainingRun, resume: bool = False, overwrite: bool = False, progress_bar: bool = True,
+             processes=None, command: str | None = None) -> dict:
     """Run the whole recipe; write the model folder, metrics.jsonl and summary.json into run.out.
-    `resume` continues the run in run.out with the settings it was started with; `command` is
-    recorded in the summary (the CLI passes its command line)."""
-    started, out = time.time(), Path(run.out)
-    if resume:
-        run = PretrainingRun.from_folder(out)
+    `resume` continues the run in run.out (PretrainingRun.from_folder(out) holds its settings);
+    `overwrite` replaces the run there once this one has finished; `command` goes into the summary."""
+    started = time.time()
     processes = processes or SingleProcess(pick_device(run.device))
-    tokenizer = None  # the folder is made when the tokenizer is saved, once the data has loaded
+    owned = run_folder(run.out, resume, overwrite, "bert pretrain") if processes.is_main else nullcontext()
+    with owned as folder:  # rank 0 owns the folder; the others read the vocabulary from it
+        out = Path(processes.share(str(folder) if folder else None))
+        summary = _pretrain(run, out, resume, progress_bar, processes, command, started)
+    return summary
+
+
+def _pretrain(run, out: Path, resume: bool, progress_bar: bool, processes, command, started) -> dict:
+    tokenizer = None
     if not processes.is_main:
         processes.barrier()  # wait for rank 0's vocabulary
     if resume or not processes.is_main:
@@ -142,6 +141,7 @@ def pretrain(run: PretrainingRun, resume: bool = False, progress_bar: bool = Tru
     summary = None
     if processes.is_main:
         model.save_pretrained(out)
+        atomic_write(out / RUN_FILE, json.dumps(asdict(run), indent=1) + "\n")  # a resumed run's new budget
         summary = _summary(run, model, state, eval_set, eval_pairs, train_set, eval_collator, started,
                            processes, command)
         atomic_write(out / SUMMARY_FILE, json.dumps(summary, indent=1) + "\n")

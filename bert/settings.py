@@ -3,12 +3,14 @@
 
 Every line of this module is explained in book/settings.md."""
 
-__all__ = ['setting', 'setting_help', 'SettingError', 'check_settings']
+__all__ = ['setting', 'setting_help', 'SettingError', 'check_settings', 'flag', 'flag_text', 'add_settings', 'given_settings', 'settings_from']
 
 # %% book/settings.md, code cell 3
+import argparse
 import dataclasses
 import math
 import re
+import types
 
 
 # %% book/settings.md, code cell 4
@@ -56,3 +58,69 @@ def check_settings(obj, whole=(), positive=(), non_negative=(), fraction=()) -> 
             value = getattr(obj, name)
             if value is not None and not ok(value):
                 raise SettingError(f"`{name}` must be {wanted}, got {value!r}")
+
+
+# %% book/settings.md, code cell 7
+def flag(settings, name: str) -> str:
+    """The flag of setting `name`: its metadata's, or the field name with dashes: max_steps gives max-steps."""
+    meta = setting_help(settings, name) if settings else {}  # predict and embed have no dataclass
+    return "--" + meta.get("flag", name.replace("_", "-"))
+
+
+def flag_text(settings, name: str, value: str | None = None) -> str:
+    """`name` or `name=value` of a SettingError, as typed on the command line."""
+    option = flag(settings, name)
+    if value in (None, "True"):
+        return option
+    return "--no-" + option[2:] if value == "False" else f"{option} {value}"
+
+
+def _argument_type(annotation):
+    """int for `int`, float for `float | None`, tuple for `tuple[float, float]`."""
+    if isinstance(annotation, types.UnionType):
+        annotation = next(a for a in annotation.__args__ if a is not type(None))
+    return getattr(annotation, "__origin__", annotation), getattr(annotation, "__args__", ())
+
+
+def add_settings(parser: argparse.ArgumentParser, settings) -> None:
+    """One flag per field of the dataclass `settings`: type, default, help and choices from the field.
+    The command's own fields come first, then those it inherits (TrainingConfig's). A flag left out
+    leaves no attribute (argparse.SUPPRESS), so that `given_settings` knows what the user typed."""
+    inherited = {f.name for base in settings.__mro__[1:] if dataclasses.is_dataclass(base)
+                 for f in dataclasses.fields(base)}
+    for field in sorted(dataclasses.fields(settings), key=lambda f: f.name in inherited):
+        meta = setting_help(settings, field.name)
+        kind, args = _argument_type(field.type)
+        help = meta.get("help", "")
+        if field.default is dataclasses.MISSING:
+            help += " (required)"
+        elif field.default is not None:
+            help += f" (default: {field.default})"
+        options = {"dest": field.name, "default": argparse.SUPPRESS, "help": help.replace("%", "%%")}
+        if kind is bool:
+            options["action"] = argparse.BooleanOptionalAction
+        elif kind is tuple:
+            options.update(nargs=len(args), type=args[0], metavar=tuple(a.__name__.upper() for a in args))
+        else:
+            options["type"] = kind
+        if "choices" in meta:
+            options["choices"] = meta["choices"]
+        parser.add_argument(flag(settings, field.name), *("--" + alias for alias in meta.get("aliases", ())),
+                            **options)
+
+
+def given_settings(args: argparse.Namespace, settings) -> dict:
+    """The settings the user typed on the command line, by field name."""
+    return {field.name: getattr(args, field.name) for field in dataclasses.fields(settings)
+            if hasattr(args, field.name)}
+
+
+def settings_from(args: argparse.Namespace, settings):
+    """The dataclass `settings` made from the typed flags and the fields' defaults; it checks itself."""
+    given = given_settings(args, settings)
+    for field in dataclasses.fields(settings):
+        if field.default is dataclasses.MISSING and field.name not in given:
+            if hasattr(args, "parser"):  # the command line's usage error, as argparse gives it
+                args.parser.error(f"the following arguments are required: {flag(settings, field.name)}")
+            raise SettingError(f"`{field.name}` is required")
+    return settings(**given)

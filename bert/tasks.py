@@ -5,7 +5,7 @@ Every line of this module is explained in book/09_training_loop.md, except the c
 
 __all__ = ['pretraining_step', 'pretraining_counts', 'evaluate', 'train', 'LabelledTexts', 'rotten_tomatoes', 'wikipedia_topics', 'read_labelled_csv', 'TASKS', 'load_task', 'split_task', 'classification_step']
 
-# %% book/09_training_loop.md, code cell 5
+# %% book/09_training_loop.md, code cell 6
 from functools import partial
 
 import torch
@@ -14,7 +14,7 @@ from bert.batches import ShuffledBatches
 from bert.trainer import Counts, SingleProcess, TrainingConfig, autocast, fit, micro_batch_size, to_device
 
 
-# %% book/09_training_loop.md, code cell 13
+# %% book/09_training_loop.md, code cell 14
 def pretraining_step(model, batch: dict, sparse: bool = True) -> tuple[torch.Tensor, dict]:
     """The loss of a BertForPreTraining, and the (hits, total) counts behind its accuracies."""
     out = model(**batch, sparse=sparse)
@@ -29,7 +29,7 @@ def pretraining_counts(out, batch: dict) -> dict:
     return counts
 
 
-# %% book/09_training_loop.md, code cell 20
+# %% book/09_training_loop.md, code cell 22
 @torch.no_grad()
 def evaluate(model, dataset, collator, batch_size: int = 64, sparse: bool = True, seed: int = 1234) -> dict:
     """Held-out MLM loss and accuracy (and NSP accuracy when the data has pairs), fixed masking."""
@@ -51,7 +51,7 @@ def evaluate(model, dataset, collator, batch_size: int = 64, sparse: bool = True
     return metrics
 
 
-# %% book/09_training_loop.md, code cell 21
+# %% book/09_training_loop.md, code cell 23
 def train(model, train_set, eval_set, collator, config: TrainingConfig, out_dir, resume: bool = False,
           progress_bar: bool = True, eval_collator=None, sparse: bool = False, processes=None) -> dict:
     """Pretrain a BertForPreTraining on examples (chapter 7): shuffled micro-batches, masked by

@@ -3,9 +3,10 @@
 
 Every line of this module is explained in book/09_training_loop.md."""
 
-__all__ = ['TrainingConfig', 'configure_optimizer', 'learning_rate', 'fit', 'micro_batch_size', 'Schedule', 'Counts', 'MetricsLog', 'TrainingDiverged', 'stop_if_diverged', 'start_or_resume', 'SingleProcess', 'to_device', 'autocast', 'pick_device']
+__all__ = ['TrainingConfig', 'BUDGETS', 'RESUMABLE', 'configure_optimizer', 'learning_rate', 'fit', 'micro_batch_size', 'Schedule', 'Counts', 'MetricsLog', 'TrainingDiverged', 'stop_if_diverged', 'start_or_resume', 'SingleProcess']
 
 # %% book/09_training_loop.md, code cell 3
+import dataclasses
 import json
 import math
 import shutil
@@ -19,11 +20,12 @@ from torch import nn
 from tqdm import tqdm  # the terminal bar: the CLI runs this loop, not a notebook
 
 from bert.checkpoints import STATE_FILE, latest_checkpoint, load_checkpoint, save_checkpoint
-from bert.files import append_jsonl, truncate_jsonl
+from bert.model import autocast, pick_device, to_device
+from bert.files import RUN_FILE, append_jsonl, truncate_jsonl
 from bert.settings import SettingError, check_settings, setting
 
 
-# %% book/09_training_loop.md, code cell 7
+# %% book/09_training_loop.md, code cell 8
 @dataclass(kw_only=True)
 class TrainingConfig:
     """How to train: optimizer, schedule, when to stop, and when to log, evaluate and checkpoint."""
@@ -58,8 +60,33 @@ class TrainingConfig:
                                      "checkpoint_every_minutes", "checkpoint_every_steps"))
         micro_batch_size(self)  # batch_size must split into grad_accum_steps micro-batches
 
+    @classmethod
+    def from_folder(cls, out) -> "TrainingConfig":
+        """The settings a run folder was started with (its run.json), for a run's settings class."""
+        path = Path(out) / RUN_FILE
+        if not path.is_file():
+            raise SettingError(f"`resume=True`: {out} holds no {RUN_FILE}; is it the folder of a run?")
+        return cls(**{**json.loads(path.read_text(encoding="utf-8")), "out": str(out)})
 
-# %% book/09_training_loop.md, code cell 8
+    def resumed(self, **changes) -> "TrainingConfig":
+        """These settings with the changes a resumed run may make: a new budget, which replaces the
+        old one, another device, other logging and checkpointing. Any other change is refused: it
+        would make the rest of the run a different run."""
+        for name, value in changes.items():
+            if name not in RESUMABLE + ("out",) and getattr(self, name) != value:
+                raise SettingError(f"`{name}` cannot change when a run resumes (it is {getattr(self, name)!r}, "
+                                   f"asked {value!r}): resume without it, or start a new run")
+        if set(BUDGETS) & changes.keys():
+            changes = {**dict.fromkeys(BUDGETS), **changes}
+        return dataclasses.replace(self, **changes)
+
+
+BUDGETS = ("max_steps", "minutes", "epochs")
+RESUMABLE = (*BUDGETS, "device", "log_every", "eval_every_minutes", "eval_every_steps",
+             "checkpoint_every_minutes", "checkpoint_every_steps", "keep_checkpoints")
+
+
+# %% book/09_training_loop.md, code cell 9
 def configure_optimizer(model: nn.Module, config: TrainingConfig) -> torch.optim.AdamW:
     """AdamW with weight decay on matrices only (biases and LayerNorm are not decayed)."""
     params = [p for p in model.parameters() if p.requires_grad]
@@ -75,7 +102,7 @@ def learning_rate(progress: float, peak: float, warmup_fraction: float) -> float
     return peak * max(0.0, 1.0 - progress) / (1.0 - warmup_fraction)
 
 
-# %% book/09_training_loop.md, code cell 10
+# %% book/09_training_loop.md, code cell 11
 def fit(model, step, batches, config: TrainingConfig, out_dir, evaluate=None, resume: bool = False,
         progress_bar: bool = True, processes=None) -> dict:
     """Train `model` on `batches` (micro-batch k is batches[k]); `step(model, batch)` returns the loss
@@ -84,6 +111,9 @@ def fit(model, step, batches, config: TrainingConfig, out_dir, evaluate=None, re
     optimizer = configure_optimizer(model, config)
     state = start_or_resume(Path(out_dir), model, optimizer, config, resume, processes)
     schedule = Schedule(config, state, len(batches), processes)
+    if resume and schedule.finished():
+        raise SettingError(f"the run in {out_dir} is finished ({schedule.where()}): give it a larger "
+                           "`max_steps`, `minutes` or `epochs` to continue it")
     log = MetricsLog(Path(out_dir) / "metrics.jsonl", schedule, progress_bar and processes.is_main)
     forward = processes.wrap(model)  # under torchrun: DistributedDataParallel, which averages gradients
     model.train()
@@ -114,7 +144,7 @@ def fit(model, step, batches, config: TrainingConfig, out_dir, evaluate=None, re
     return processes.finish(model, {k: v for k, v in state.items() if k != "config"})
 
 
-# %% book/09_training_loop.md, code cell 11
+# %% book/09_training_loop.md, code cell 12
 def micro_batch_size(config: TrainingConfig, world_size: int = 1) -> int:
     """Sequences per micro-batch: batch_size split over grad_accum_steps and the processes."""
     parts = config.grad_accum_steps * world_size
@@ -124,7 +154,7 @@ def micro_batch_size(config: TrainingConfig, world_size: int = 1) -> int:
     return config.batch_size // parts
 
 
-# %% book/09_training_loop.md, code cell 14
+# %% book/09_training_loop.md, code cell 15
 class Schedule:
     """Where training stands: progress by steps, epochs or wall-clock time, and what is due."""
 
@@ -145,6 +175,11 @@ class Schedule:
 
     def finished(self) -> bool:
         return self.progress() >= 1.0
+
+    def where(self) -> str:
+        if self.budget:
+            return f"{self.state['elapsed'] / 60:.1f} of {self.config.minutes} minutes"
+        return f"step {self.state['step']} of {self.total_steps}"
 
     def set_learning_rate(self, optimizer) -> float:
         self.step_start = time.perf_counter()
@@ -182,7 +217,7 @@ class Schedule:
         return self.state["micro_batches"] / self.batches_per_epoch
 
 
-# %% book/09_training_loop.md, code cell 15
+# %% book/09_training_loop.md, code cell 16
 class Counts:
     """Sums of (hits, total) pairs over micro-batches, steps and processes; value = hits / total."""
 
@@ -239,7 +274,7 @@ class MetricsLog:
         self.bar.close()
 
 
-# %% book/09_training_loop.md, code cell 16
+# %% book/09_training_loop.md, code cell 17
 class TrainingDiverged(SettingError):
     """The loss became NaN or infinite: a setting (the learning rate, most often) to change."""
 
@@ -254,7 +289,7 @@ def stop_if_diverged(counts: Counts, state: dict, out_dir) -> None:
             "Lower `learning_rate` (or raise `warmup_fraction`) and resume or restart.")
 
 
-# %% book/09_training_loop.md, code cell 18
+# %% book/09_training_loop.md, code cell 19
 def start_or_resume(out_dir: Path, model, optimizer, config: TrainingConfig, resume: bool, processes) -> dict:
     """A fresh state (and no earlier run's checkpoints), or the newest checkpoint's."""
     size = micro_batch_size(config, processes.world_size)
@@ -288,12 +323,12 @@ def _check_same_settings(saved: dict, config: TrainingConfig) -> None:
     """A resumed run must continue with the settings it started with, or it is another run."""
     now = json.loads(json.dumps(asdict(config)))  # tuples as lists, as the checkpoint stores them
     for name, value in now.items():
-        if name not in ("out", "device") and saved.get(name, value) != value:
+        if name not in RESUMABLE + ("out",) and saved.get(name, value) != value:
             raise SettingError(f"`{name}` is {value!r} here but {saved[name]!r} in the run being resumed: "
                                "resume with the settings the run started with")
 
 
-# %% book/09_training_loop.md, code cell 19
+# %% book/09_training_loop.md, code cell 20
 class SingleProcess:
     """The processes a run trains on, when it is one. Chapter 14's `Processes` (bert/scaling.py) is
     the same interface for several processes under torchrun; here every exchange is a no-op."""
@@ -329,27 +364,3 @@ class SingleProcess:
 
     def close(self) -> None:
         pass
-
-
-def to_device(batch: dict, device: torch.device) -> dict:
-    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-
-
-def autocast(device: torch.device):
-    """bf16 autocast on a GPU that has it; on a CPU fp32 is the fast path (no bf16 units here)."""
-    enabled = device.type == "cuda" and torch.cuda.is_bf16_supported()
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
-
-
-def pick_device(name: str = "auto") -> torch.device:
-    """The device called `name`, tried at once so that a typo or a missing GPU fails before any work;
-    "auto" is a CUDA GPU if PyTorch sees one, else the CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-        torch.empty(0, device=device)
-    except (RuntimeError, AssertionError) as error:  # AssertionError: "Torch not compiled with CUDA"
-        raise SettingError(f"cannot use `device` {name!r} ({str(error).splitlines()[0]}): choose cpu, "
-                           "auto, or cuda / cuda:N where PyTorch sees a GPU") from None
-    return device

@@ -24,8 +24,10 @@ import importlib.util
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -33,16 +35,15 @@ import pytest
 import torch
 from safetensors.torch import load_file, save, save_file
 
+import bert.checkpoints
 import bert.data
 import bert.pretrain
-import bert.checkpoints
 from bert.cli import main
 from bert.config import preset
-from bert.heads import BertForSequenceClassification
-from bert.heads import BertForPreTraining
-from bert.tokenizer import BertTokenizer
-from bert.files import DATA_PACKAGES
 from bert.checkpoints import latest_checkpoint, load_checkpoint, save_checkpoint
+from bert.files import DATA_PACKAGES
+from bert.heads import BertForPreTraining, BertForSequenceClassification
+from bert.tokenizer import BertTokenizer
 from bert.trainer import TrainingConfig, configure_optimizer
 from conftest import WORDS
 
@@ -362,18 +363,22 @@ def test_resume_without_a_complete_checkpoint(capsys, tmp_path, corpus, vocabula
 
 
 def test_fresh_run_in_an_old_run_folder(capsys, tmp_path, corpus, vocabulary):
-    """Without --resume, an earlier run's later checkpoint must not outrank the new run's (it used to:
-    the rotation deleted the new checkpoints, and a --resume would have continued the old run)."""
+    """A new run pointed at an earlier run's folder is refused and touches nothing; with --overwrite
+    it replaces the old run, which stays whole until the new one has finished."""
     out = tmp_path / "run"
     old = out / "checkpoints" / "step-000100"
     old.mkdir(parents=True)
     (old / "trainer_state.json").write_text("{}")
-    (out / "checkpoints" / "notes").mkdir()  # not a checkpoint: left alone
-    status, stderr = run_cli(capsys, *pretrain_args(corpus, vocabulary, out, "--max-steps", "4",
-                                                    "--checkpoint-every-steps", "2"))
+    before = files(out)
+    argv = pretrain_args(corpus, vocabulary, out, "--max-steps", "4", "--checkpoint-every-steps", "2")
+    assert_user_error(*run_cli(capsys, *argv), f"{out} already holds another run (checkpoints)",
+                      "continue it with --resume, replace it with --overwrite")
+    assert files(out) == before
+    status, stderr = run_cli(capsys, *argv, "--overwrite")
     assert status == 0, stderr
-    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["notes", "step-000002", "step-000004"]
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-000002", "step-000004"]
     assert latest_checkpoint(out).name == "step-000004"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no run.new, no replaced folder left
 
 
 # --- faults during training: a NaN loss, a full disk ---------------------------------------------------
@@ -416,7 +421,7 @@ def test_full_disk_during_a_checkpoint_from_the_command_line(capsys, tmp_path, c
     out = tmp_path / "run"
     argv = pretrain_args(corpus, vocabulary, out, "--max-steps", "6", "--checkpoint-every-steps", "2")
     status, stderr = run_cli(capsys, *argv)
-    assert_user_error(status, stderr, "No space left on device", "step-000004.tmp",
+    assert_user_error(status, stderr, "No space left on device", "step-000004/optimizer.safetensors",
                       "free some disk space", "--resume")
     assert not temporaries(out) and not (out / "summary.json").exists()
     checkpoint = latest_checkpoint(out)
@@ -865,3 +870,140 @@ def test_console_script_exit_status_one_line_and_debug(model_folder, tmp_path):
     debug = bert("fill-mask", "--model", nowhere, "the [MASK] .", "--debug")  # after the command: it works too
     assert debug.returncode == 1
     assert "Traceback (most recent call last)" in debug.stderr and "FileNotFoundError" in debug.stderr
+
+
+# --- run folders that a failed, mistaken or concurrent run cannot damage -------------------------------
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory, corpus, vocabulary) -> Path:
+    """A small finished `bert pretrain` run: its model, tokenizer, checkpoints, metrics and summary."""
+    out = tmp_path_factory.mktemp("runs") / "good"
+    assert main([str(a) for a in pretrain_args(corpus, vocabulary, out, "--max-steps", "4",
+                                               "--checkpoint-every-steps", "2")]) == 0
+    return out
+
+
+def test_a_new_run_pointed_at_a_finished_one_changes_nothing(capsys, tmp_path, finished_run):
+    """Before: the old run's checkpoints and metrics were deleted and its tokenizer replaced, and then
+    the new run failed on its data, leaving the old model unusable."""
+    small = tmp_path / "small.txt"
+    small.write_text("A single short document.\n")
+    before = files(finished_run)
+    assert_user_error(*run_cli(capsys, "pretrain", "--out", finished_run, "--corpus", small, "--max-steps", "2",
+                               "--no-progress"), f"{finished_run} already holds another run", "--resume",
+                      "--overwrite")
+    assert files(finished_run) == before
+    status, stderr = run_cli(capsys, "fill-mask", "--model", finished_run, "river [MASK] water")
+    assert status == 0, stderr
+
+
+def test_overwrite_keeps_the_old_run_until_the_new_one_has_finished(capsys, tmp_path, finished_run):
+    """--overwrite with a new run that fails on its data: the old run is untouched, no staging left."""
+    out = Path(shutil.copytree(finished_run, tmp_path / "good"))
+    small = tmp_path / "small.txt"
+    small.write_text("A single short document.\n")
+    before = files(out)
+    status, stderr = run_cli(capsys, "pretrain", "--out", out, "--corpus", small, "--max-steps", "2",
+                             "--overwrite", "--no-progress")
+    assert status == 1, stderr
+    assert files(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["good", "small.txt"]  # no good.new
+
+
+def test_finetune_into_its_own_model_folder_is_refused(capsys, model_copy, tmp_path):
+    """Before: exit 0, and the pretrained model was overwritten by the classifier."""
+    task = write_csv(tmp_path / "task.csv", ["text", "label"], labelled_rows())
+    before = files(model_copy)
+    for out in (model_copy, model_copy / "classifier"):
+        assert_user_error(*run_cli(capsys, *finetune_args(model_copy, task, out)),
+                          f"--out {out} is inside the --model folder", command="finetune")
+        assert files(model_copy) == before
+
+
+def test_a_run_that_fails_on_its_data_leaves_no_folder(capsys, tmp_path, vocabulary):
+    """Before: run.json, tokenizer.json and vocab.txt were left in a new folder."""
+    small = tmp_path / "small.txt"
+    small.write_text("A single short document.\n")
+    out = tmp_path / "new" / "run"
+    status, stderr = run_cli(capsys, "pretrain", "--out", out, "--corpus", small, "--tokenizer", vocabulary,
+                             "--max-steps", "2", "--no-progress")
+    assert status == 1, stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["small.txt"]  # not even new/
+
+
+def test_interrupted_finetune_before_a_checkpoint_leaves_nothing(capsys, tmp_path, model_folder, monkeypatch):
+    """Before: a folder with only metrics.jsonl. Ctrl-C at the first step: one line, no folder."""
+    task = write_csv(tmp_path / "task.csv", ["text", "label"], labelled_rows())
+
+    def interrupted(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(BertForSequenceClassification, "forward", interrupted)
+    out = tmp_path / "run"
+    status, stderr = run_cli(capsys, *finetune_args(model_folder, task, out))
+    assert status == 130 and "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1] == "bert finetune: interrupted (SIGINT); nothing was saved"
+    assert not out.exists()
+
+
+def test_a_second_writer_is_refused_and_a_killed_writers_lock_is_free(corpus, vocabulary, tmp_path):
+    """Two `bert pretrain` on one --out: the second refuses at once, naming the first's pid. After
+    SIGKILL the lock is free: --resume continues (the kernel released it)."""
+    out = tmp_path / "run"
+    command = [str(Path(sys.executable).with_name("bert")),
+               *map(str, pretrain_args(corpus, vocabulary, out, "--max-steps", "400", "--checkpoint-every-steps", "2"))]
+    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while not (out / "checkpoints" / "step-000002").exists():
+            assert first.poll() is None and time.time() < deadline
+            time.sleep(0.02)
+        before = {name: data for name, data in files(out).items() if not name.startswith(("metrics", "checkpoints"))}
+        second = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=120)
+        assert second.returncode == 1 and "Traceback" not in second.stderr
+        assert f"another bert pretrain is writing {out} (pid {first.pid})" in second.stderr.strip().splitlines()[-1]
+        assert all(files(out)[name] == data for name, data in before.items())
+    finally:
+        first.kill()
+        first.wait()
+    done = int(latest_checkpoint(out).name.removeprefix("step-"))
+    resumed = subprocess.run([*command, "--resume", "--max-steps", str(done + 2)], capture_output=True, text=True,
+                             timeout=240)
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads((out / "summary.json").read_text())["steps"] == done + 2
+    assert not (out / ".bert.lock").exists()
+
+
+@pytest.mark.parametrize("name, code", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_interrupt_says_what_was_saved_and_how_to_resume(corpus, vocabulary, tmp_path, name, code):
+    out = tmp_path / "run"
+    command = [str(Path(sys.executable).with_name("bert")),
+               *map(str, pretrain_args(corpus, vocabulary, out, "--max-steps", "400", "--checkpoint-every-steps", "2"))]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (out / "checkpoints" / "step-000002").exists():
+        assert process.poll() is None and time.time() < deadline
+        time.sleep(0.02)
+    process.send_signal(getattr(signal, name))
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == code and "Traceback" not in stderr
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith(f"bert pretrain: interrupted ({name}); its newest checkpoint is {out}/checkpoints/step-")
+    assert last.endswith(f"continue it with bert pretrain --out {out} --resume")
+
+
+def test_resume_honours_a_new_budget_and_refuses_other_changes(capsys, tmp_path, finished_run):
+    out = Path(shutil.copytree(finished_run, tmp_path / "good"))
+    before = files(out)
+    assert_user_error(*run_cli(capsys, "pretrain", "--out", out, "--resume", "--no-progress"),
+                      "is finished (step 4 of 4)", "give it a larger --max-steps, --minutes or --epochs")
+    assert_user_error(*run_cli(capsys, "pretrain", "--out", out, "--resume", "--lr", "0.01", "--max-steps", "6"),
+                      "--lr cannot change when a run resumes (it is 0.001, asked 0.01)")
+    assert_user_error(*run_cli(capsys, "pretrain", "--out", out, "--resume", "--max-steps", "0"),
+                      "--max-steps must be a positive whole number, got 0")
+    assert files(out) == before
+    status, stderr = run_cli(capsys, "pretrain", "--out", out, "--resume", "--max-steps", "6", "--no-progress")
+    assert status == 0, stderr
+    assert json.loads((out / "summary.json").read_text())["steps"] == 6
+    assert json.loads((out / "run.json").read_text())["max_steps"] == 6  # what the folder now holds

@@ -32,7 +32,14 @@ KEEP_EVERY_REPLICA = textwrap.dedent("""
         save_file(weights, os.path.join(args[4], f"replica-{os.environ.get('RANK', '0')}.safetensors"))
         return state
     bert.pretrain.train = train_then_save_replica
-    bert.pretrain.pretrain(bert.pretrain.PretrainingRun(**json.loads(sys.argv[1])), progress_bar=False)
+    import torch
+    from bert.scaling import start_processes
+    processes = start_processes(torch.device("cpu"))  # the library's caller joins the processes
+    try:
+        bert.pretrain.pretrain(bert.pretrain.PretrainingRun(**json.loads(sys.argv[1])), progress_bar=False,
+                               processes=processes)
+    finally:
+        processes.close()
 """)
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
 

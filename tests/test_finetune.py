@@ -220,7 +220,9 @@ def test_finetune_resumes_after_sigkill_exactly(tmp_path, word_task):
     subprocess.run(command(straight), check=True, capture_output=True, timeout=300)
     kill_when_exists(command(killed), killed / "checkpoints" / "step-000020")  # after the 2nd checkpoint
     assert not (killed / "summary.json").exists()
-    subprocess.run(command(killed, "--resume"), check=True, capture_output=True, timeout=300)
+    # the folder holds the run's settings: --out and --resume are enough
+    subprocess.run([BERT, "finetune", "--out", str(killed), "--resume", "--no-progress"], check=True,
+                   capture_output=True, timeout=300)
 
     assert [r["step"] for r in logged(killed) if r["split"] == "train"] == list(range(1, 61))
     assert logged(killed) == logged(straight)  # bit-identical losses, accuracies and dev evaluations

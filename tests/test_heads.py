@@ -214,6 +214,7 @@ def test_from_pretrained_refuses_a_folder_without_the_head(tmp_path):
     for head, fix in [(BertForQuestionAnswering, "BertForQuestionAnswering.from_encoder("),
                       (BertForTokenClassification, "BertForTokenClassification.from_encoder("),
                       (BertForMaskedLM, "BertForMaskedLM.from_encoder("),
+                      (BertForPreTraining, "BertForPreTraining.from_encoder("),
                       (BertForSequenceClassification, "BertForSequenceClassification.from_encoder(")]:
         with pytest.raises(ValueError, match=f"has no {head.head_name} head \\(it holds BertModel\\)") as error:
             head.from_pretrained(minilm_path())
