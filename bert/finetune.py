@@ -114,6 +114,8 @@ class FinetuneRun(TrainingConfig):
             self.epochs = None  # a budget in steps or minutes replaces the default epochs
         super().__post_init__()
         check_settings(self, whole=("max_length",))
+        if self.max_length < 3:  # [CLS], at least one token of text, [SEP]
+            raise SettingError(f"`max_length` must be at least 3 ([CLS], a token of text, [SEP]), got {self.max_length}")
 
 
 # %% book/11_fine_tuning.md, code cell 17
@@ -162,9 +164,9 @@ def finetune(run: FinetuneRun, resume: bool = False, overwrite: bool = False, pr
         raise SettingError(f"`out` {run.out} is inside the `model` folder {source}: the fine-tuned model would "
                            "overwrite the one it starts from; choose another `out`")
     device = pick_device(run.device)
+    tokenizer = BertTokenizer.from_pretrained(source)  # a wrong model folder fails before the data is read
     data = load_task(run.task, run.text_column, run.label_column)
     splits = split_task(data, run.split_seed)
-    tokenizer = BertTokenizer.from_pretrained(source)
     torch.manual_seed(run.seed)  # the head's initial weights
     model = BertForSequenceClassification.from_encoder(source, data.label_names, run.from_scratch).to(device)
     length = min(run.max_length, model.config.max_position_embeddings)

@@ -55,15 +55,16 @@ class PretrainingRun(TrainingConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        check_settings(self, whole=("vocab_size",), fraction=("eval_fraction",))
+        check_settings(self, whole=("vocab_size",), positive=("eval_fraction",), fraction=("eval_fraction",))
         if self.preset not in PRESETS:
             raise SettingError(f"unknown `preset` {self.preset!r}; choose one of {', '.join(PRESETS)}")
         positions = preset(self.preset).max_position_embeddings
         if not 5 <= self.max_seq_len <= positions:
             raise SettingError(f"`max_seq_len` must be between 5 (room for [CLS] A [SEP] B [SEP]) and the "
                                f"{positions} positions of the model, got {self.max_seq_len}")
-        if not 0 <= self.mask_prob <= 1:
-            raise SettingError(f"`mask_prob` is a fraction of the tokens, between 0 and 1, got {self.mask_prob}")
+        if not 0 < self.mask_prob <= 1:  # 0 masks nothing: the loss is 0 and nothing is learnt
+            raise SettingError(f"`mask_prob` is the fraction of tokens to mask, more than 0 and at most 1, "
+                               f"got {self.mask_prob}")
 
 
 # %% book/10_pretraining_tiny_bert.md, code cell 5
@@ -89,10 +90,10 @@ SUMMARY_FILE = "summary.json"
 
 def prepare_data(run: PretrainingRun, tokenizer: BertTokenizer | None = None):
     """Documents -> (tokenizer, training set, held-out packed sequences, held-out NSP pairs or None)."""
-    train_docs, eval_docs = split_documents(load_documents(run.corpus), run.eval_fraction, run.seed)
-    if tokenizer is None and run.tokenizer:
+    if tokenizer is None and run.tokenizer:  # a wrong path fails before the corpus is read
         tokenizer = BertTokenizer.from_pretrained(run.tokenizer)
-    elif tokenizer is None:  # note: the tokenizers library's training is not bit-reproducible
+    train_docs, eval_docs = split_documents(load_documents(run.corpus), run.eval_fraction, run.seed)
+    if tokenizer is None:  # note: the tokenizers library's training is not bit-reproducible
         tokenizer = BertTokenizer(train_wordpiece(train_docs, vocab_size=run.vocab_size))
     train_ids, eval_ids = tokenize_documents(train_docs, tokenizer), tokenize_documents(eval_docs, tokenizer)
     examples = lambda docs, nsp, seed: PretrainingDataset(create_examples(docs, tokenizer, run.max_seq_len,

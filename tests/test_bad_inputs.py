@@ -284,7 +284,9 @@ def test_truncated_tokenizer_json(capsys, tmp_path, corpus, vocabulary):
                                                      "got 1000"]),  # was an error at the first long batch
     (["--max-steps", "4", "--max-seq-len", "3"], ["--max-seq-len must be between 5", "got 3"]),
     (["--max-steps", "4", "--vocab-size", "0"], ["--vocab-size must be a positive whole number, got 0"]),
-    (["--max-steps", "4", "--mask-prob", "1.5"], ["--mask-prob is a fraction of the tokens, between 0 and 1"]),
+    (["--max-steps", "4", "--mask-prob", "1.5"], ["--mask-prob is the fraction of tokens to mask, more than 0"]),
+    (["--max-steps", "4", "--mask-prob", "0"], ["--mask-prob is the fraction of tokens to mask, more than 0"]),  # was: exit 0, nothing learnt
+    (["--max-steps", "4", "--eval-fraction", "0"], ["--eval-fraction must be positive, got 0.0"]),  # was: held-out accuracy of nothing
     (["--max-steps", "4", "--device", "gpu"], ["cannot use --device 'gpu'", "choose cpu, auto"]),
 ])
 def test_bad_pretrain_flags(capsys, tmp_path, corpus, vocabulary, extra, fragments):
@@ -749,6 +751,7 @@ def test_finetune_unknown_task_while_offline(capsys, tmp_path, model_folder, mon
     (["--epochs", "0"], ["--epochs must be positive, got 0.0"]),
     (["--lr", "-1"], ["--lr must be positive, got -1.0"]),
     (["--max-length", "0"], ["--max-length must be a positive whole number, got 0"]),
+    (["--max-length", "2"], ["--max-length must be at least 3 ([CLS], a token of text, [SEP]), got 2"]),  # was: exit 0 at chance
     (["--device", "tpu"], ["cannot use --device 'tpu'"]),
 ])
 def test_finetune_bad_flags(capsys, tmp_path, model_folder, extra, fragments):
