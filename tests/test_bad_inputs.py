@@ -1010,3 +1010,20 @@ def test_resume_honours_a_new_budget_and_refuses_other_changes(capsys, tmp_path,
     assert status == 0, stderr
     assert json.loads((out / "summary.json").read_text())["steps"] == 6
     assert json.loads((out / "run.json").read_text())["max_steps"] == 6  # what the folder now holds
+
+
+def test_two_new_runs_started_together_on_one_folder(corpus, vocabulary, tmp_path):
+    """Before: interleaved metrics.jsonl, crashes on each other's temporary checkpoints, or no model.
+    Now exactly one writes the folder; the other refuses with one line."""
+    out = tmp_path / "run"
+    command = [str(Path(sys.executable).with_name("bert")),
+               *map(str, pretrain_args(corpus, vocabulary, out, "--max-steps", "6", "--checkpoint-every-steps", "2"))]
+    runs = [subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [(run.wait(timeout=240), run.stderr.read()) for run in runs]
+    assert sorted(code for code, _ in results) == [0, 1], results
+    refusal = next(err for code, err in results if code == 1).strip().splitlines()[-1]
+    assert "Traceback" not in refusal and (f"another bert pretrain is writing {out}" in refusal
+                                           or f"{out} already holds another run" in refusal), refusal
+    steps = [r["step"] for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines()) if r["split"] == "train"]
+    assert steps == [1, 2, 3, 4, 5, 6]  # one run's lines, none interleaved
+    assert json.loads((out / "summary.json").read_text())["steps"] == 6
