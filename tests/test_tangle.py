@@ -249,3 +249,14 @@ def test_hidden_cells_are_removed_from_the_page():
     page += [code_cell("#| hide\nsetup()"), code_cell("#| export\nx = 1"), code_cell("y = 2")]
     tangle._remove_hidden_cells(None, page)
     assert [c.astext() for c in page.children] == ["#| export\nx = 1", "y = 2"]
+
+
+def test_copies_in_hidden_folders_are_not_chapters(project):
+    """JupyterLab keeps checkpoint copies in book/.ipynb_checkpoints: they must not count as chapters."""
+    book, package, run = project
+    (book / "01_a.md").write_text(chapter(cell("#| default_exp alpha"), cell("#| export\nA = 1")))
+    (book / ".ipynb_checkpoints").mkdir()
+    (book / ".ipynb_checkpoints" / "01_a-checkpoint.md").write_text(
+        chapter(cell("#| default_exp alpha"), cell("#| export\nA = 2")))
+    assert run() == 0
+    assert "A = 1" in (package / "alpha.py").read_text()

@@ -8,15 +8,18 @@ downloads a browser build, which this project's machines cannot fetch). A page f
 
   - a script throws (a `pageerror`), or the page asks the server for a file that is not there;
   - an <img> does not load (naturalWidth 0), or its file is missing from the site;
+  - it asks another site for anything (a script, a style sheet, a font, an image, MathJax from a
+    CDN): the browser has no network, every request that leaves 127.0.0.1 is blocked, and the
+    page fails with one line naming what it asked for. The site must work offline, and its pages
+    must not make a reader's browser contact a third party; links to other sites are fine, since
+    nothing loads them until a reader follows one;
   - it has math that MathJax did not render: every `.math` element must end up holding an
-    `mjx-container`, with no raw `\\(`, `\\[` or `$$` left over;
+    `mjx-container`, with no raw `\\(`, `\\[` or `$$` left over (MathJax is the site's own copy
+    in `_static/mathjax/`, see tools/book_site.py);
   - an internal link is broken: the target file is missing, or its `#anchor` is not an id on the
     target page; a downloadable notebook (`.ipynb`) must also be a readable notebook.
 
-MathJax normally comes from a CDN, which these machines cannot reach, so the check installs
-MathJax 3 from npm into .cache/mathjax and the browser is served that copy for the CDN's URLs;
-every other request for another site is blocked (the book must not need one). Screenshots of the
-home page and chapter 1 are saved in a `screenshots` folder next to HTML_DIR.
+Screenshots of the home page and chapter 1 are saved in a `screenshots` folder next to HTML_DIR.
 
 Exit status: 0 when every page passes, 1 (each problem on one line: page and problem) when not,
 2 when the site is missing. Without /usr/bin/chromium the check says it was SKIPPED and exits 0.
@@ -31,7 +34,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
@@ -43,14 +45,15 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path(os.environ.get("SITE_CHECK_CHROMIUM", "/usr/bin/chromium"))
-MATHJAX_VERSION = "3.2.2"
-MATHJAX_CACHE = ROOT / ".cache" / "mathjax"
-# the CDN address of MathJax 3 (Sphinx's default: https://cdn.jsdelivr.net/npm/mathjax@3/es5/...)
-MATHJAX_URL = re.compile(r"^https?://[^/]+/(?:npm/)?mathjax@?[0-9.]*/(es5/[^?#]+)")
 SCREENSHOTS = {"index.html": "index.png",
                "book/01_from_transformers_to_bert.html": "01_from_transformers_to_bert.png"}
+# No network: every host name but 127.0.0.1's fails to resolve, whatever Playwright's routing sees
+# (the routes below are what names each blocked request).
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
+# requests that stay in the browser: nothing leaves the machine for them
+IN_BROWSER = ("data:", "blob:", "about:", "chrome:", "chrome-extension:", "devtools:")
 SKIP_DIRS = {"_static", "_sources", "_images", "_downloads"}
 
 
@@ -138,7 +141,7 @@ def static_problems(html_dir: Path, page: Path) -> tuple[list[str], set[str]]:
     return sorted(set(problems)), missing
 
 
-# --- serving the site and the local MathJax -------------------------------------------------------
+# --- serving the site -----------------------------------------------------------------------------
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -151,24 +154,6 @@ def serve(html_dir: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)  # port 0: a free one
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_address[1]}/"
-
-
-def local_mathjax() -> Path | None:
-    """MathJax 3's `es5` folder from npm, installed into .cache/mathjax on first use."""
-    es5 = MATHJAX_CACHE / "node_modules" / "mathjax" / "es5"
-    if (es5 / "tex-mml-chtml.js").exists():
-        return es5
-    npm = shutil.which("npm")
-    if npm is None:
-        return None
-    MATHJAX_CACHE.mkdir(parents=True, exist_ok=True)
-    print(f"site check: installing MathJax {MATHJAX_VERSION} from npm into {MATHJAX_CACHE}")
-    result = subprocess.run([npm, "install", "--prefix", str(MATHJAX_CACHE), "--no-audit", "--no-fund",
-                             "--no-save", "--loglevel=error", f"mathjax@{MATHJAX_VERSION}"],
-                            capture_output=True, text=True)
-    if result.returncode != 0:
-        print(result.stderr.strip(), file=sys.stderr)
-    return es5 if (es5 / "tex-mml-chtml.js").exists() else None
 
 
 # --- the browser ------------------------------------------------------------------------------------
@@ -219,6 +204,7 @@ class BrowserReport:
     not_found: set[str] = field(default_factory=set)    # site paths the server answered 404 for
     broken_images: set[str] = field(default_factory=set)  # site paths of <img> that did not load
     math: list[str] = field(default_factory=list)       # math that MathJax did not render
+    outside: list[str] = field(default_factory=list)    # URLs of other sites it asked for (blocked)
     summary: str = ""
 
 
@@ -227,38 +213,33 @@ def browse(html_dir: Path, pages: list[Path], screenshots: Path | None) -> dict[
     from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import sync_playwright
 
-    wants_mathjax = any(MATHJAX_URL.match(src) for page in pages for src in read_page(page).assets)
-    mathjax = local_mathjax() if wants_mathjax else None
     server, base = serve(html_dir)
     reports = {page: BrowserReport() for page in pages}
     user_data = tempfile.mkdtemp(prefix="site-check-profile-")  # a fresh browser profile every run
-    blocked: set[str] = set()
 
     def site_path(url: str) -> str:
         return unquote(urlsplit(url).path).lstrip("/")
 
-    def route(request_route) -> None:  # requests for other sites only: the site's own go straight
-        url = request_route.request.url
-        if (match := MATHJAX_URL.match(url)) and mathjax is not None:
-            local = (mathjax.parent / match.group(1)).resolve()
-            if local.is_relative_to(mathjax) and local.is_file():
-                request_route.fulfill(path=str(local))
-            else:
-                request_route.fulfill(status=404)
-        else:
-            blocked.add(url)
-            request_route.abort()
+    def leaves_site(url: str) -> bool:
+        return not url.startswith(base) and not url.startswith(IN_BROWSER)
+
+    def block(report: BrowserReport, request_route) -> None:  # any request that is not the site's own
+        if (url := request_route.request.url) not in report.outside:
+            report.outside.append(url)
+        request_route.abort("blockedbyclient")
 
     try:
         with sync_playwright() as playwright:
             context = playwright.chromium.launch_persistent_context(
                 user_data, executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS,
-                viewport={"width": 1280, "height": 900})
-            context.route(re.compile(f"^(?!{re.escape(base)})"), route)
+                viewport={"width": 1280, "height": 900}, service_workers="block")
             for path in pages:
                 relative = path.relative_to(html_dir).as_posix()
                 report = reports[path]
                 page = context.new_page()  # a new tab per page: no listener hears another page
+                page.route(leaves_site, functools.partial(block, report))
+                page.on("websocket", lambda socket: report.outside.append(socket.url)
+                        if leaves_site(socket.url) else None)  # routes do not see web sockets
                 page.on("pageerror", lambda error: report.errors.append(
                     f"JavaScript error: {str(error).splitlines()[0]}"))
                 page.on("response", lambda response: report.not_found.add(site_path(response.url))
@@ -272,11 +253,11 @@ def browse(html_dir: Path, pages: list[Path], screenshots: Path | None) -> dict[
                     report.errors.append(f"the browser could not load it: {str(error).splitlines()[0]}")
                     page.close()
                     continue
-                report.broken_images = {site_path(url) for url in found["broken"]}
+                # an image from another site was blocked: the line about the request says so
+                report.broken_images = {site_path(url) for url in found["broken"] if not leaves_site(url)}
                 if found["math"] and found["mathjax"] != "loaded":
                     report.math.append(f"math not rendered: MathJax did not load, {found['math']} formula(s) "
-                                       "left as raw TeX" + (" (MathJax could not be installed from npm)"
-                                                            if wants_mathjax and mathjax is None else ""))
+                                       "left as raw TeX")
                 elif found["unrenderedCount"]:
                     report.math.append(f"math not rendered: {found['unrenderedCount']} of {found['math']} "
                                        f"formula(s), e.g. {found['unrendered']}")
@@ -292,8 +273,6 @@ def browse(html_dir: Path, pages: list[Path], screenshots: Path | None) -> dict[
         server.shutdown()
         server.server_close()
         shutil.rmtree(user_data, ignore_errors=True)
-    if blocked:
-        print(f"  (blocked {len(blocked)} request(s) to other sites, e.g. {sorted(blocked)[0]})")
     return reports
 
 
@@ -317,6 +296,11 @@ def check_site(html_dir: Path, screenshots: Path | None = None, verbose: bool = 
         problems += [f"image did not load: {name}" for name in sorted(report.broken_images - missing)]
         problems += [f"the server has no {name} (HTTP 404)" for name in sorted(report.not_found - missing)
                      if name not in report.broken_images and not name.endswith("favicon.ico")]
+        if report.outside:
+            shown = ", ".join(report.outside[:3]) + (f" and {len(report.outside) - 3} more"
+                                                     if len(report.outside) > 3 else "")
+            problems.append(f"asked another site for {len(report.outside)} file(s), blocked (the site must "
+                            f"need no network): {shown}")
         problems += report.math
         if verbose:
             print(f"  {'ok  ' if not problems else 'FAIL'} {report.summary or relative}")

@@ -23,7 +23,8 @@ a module that several chapters fill names them all.
 
 Chapters are read with myst-nb's own reader, so the tangler sees exactly the cells that the book
 build executes. This file is also a Sphinx extension (see _config.yml): its `setup` makes the
-build honour `#| hide`.
+build honour `#| hide` and show, in place of the `#|` lines, a mark naming each exported cell's
+module.
 """
 
 from __future__ import annotations
@@ -188,7 +189,8 @@ def tangle_module(owner: Chapter, blocks: list[tuple[Chapter, CodeCell]]) -> str
 
 def tangle(book: Path, root: Path) -> dict[str, str]:
     """Every module the book defines, `__init__.py` included: {file name: source}."""
-    chapters = [read_chapter(path, root) for path in sorted(book.rglob("*.md")) if "_build" not in path.parts]
+    chapters = [read_chapter(path, root) for path in sorted(book.rglob("*.md"))  # not JupyterLab's copies
+                if "_build" not in path.parts and not any(part.startswith(".") for part in path.relative_to(book).parts)]
     owners: dict[str, Chapter] = {}  # module: the chapter whose `#| default_exp` declares it
     for chapter in chapters:
         if chapter.module is None:
@@ -300,7 +302,38 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-# --- Sphinx extension: leave `#| hide` cells out of the rendered page -------------------------
+# --- Sphinx extension: what the rendered page shows of the directives ---------------------------
+#
+# The directives are for the tangler; a reader needs only to know where a cell goes. So on the page
+# (the downloadable .md and .ipynb keep every `#|` line):
+#   - a `#| hide` cell is left out, and so is a cell that holds nothing but directives
+#     (every chapter's `#| default_exp NAME` cell);
+#   - an `#| export` / `#| exporti` cell shows its code without the `#|` lines, under a small mark
+#     naming its module, `→ bert/attention.py` (`_static/book.css` styles it, class `export-mark`).
+
+EXPORT_MARK_CLASS = "export-mark"
+
+
+def _cell_source(cell):
+    """The literal block of a code cell's source; None when the page does not show it."""
+    from docutils import nodes
+
+    for part in cell.children:
+        if isinstance(part, nodes.container) and part.get("nb_element") == "cell_code_source":
+            return next(iter(part.findall(nodes.literal_block)), None)
+    return None
+
+
+def _export_mark(module: str, internal: bool):
+    from docutils import nodes
+
+    classes = [EXPORT_MARK_CLASS] + ([f"{EXPORT_MARK_CLASS}-internal"] if internal else [])
+    mark = nodes.paragraph(classes=classes)
+    mark += nodes.Text("→ ")
+    mark += nodes.literal(text=f"bert/{module}.py")
+    if internal:  # `#| exporti`: the names stay out of the module's __all__
+        mark += nodes.Text(" (internal)")
+    return mark
 
 
 def _remove_hidden_cells(app, doctree) -> None:
@@ -314,8 +347,34 @@ def _remove_hidden_cells(app, doctree) -> None:
             cell.parent.remove(cell)
 
 
+def _show_directives_as_marks(app, doctree) -> None:
+    from docutils import nodes
+
+    cells = []
+    for cell in doctree.findall(nodes.container):
+        if cell.get("nb_element") == "cell_code" and (source := _cell_source(cell)) is not None:
+            directives, body = parse_directives(source.astext())
+            if directives:
+                cells.append((cell, source, directives, body))
+    # a bare `#| export` goes to the chapter's `#| default_exp` module, wherever that cell is
+    default = next((directives["default_exp"] for _, _, directives, _ in cells if "default_exp" in directives),
+                   None)
+    for cell, source, directives, body in cells:
+        if not body.strip():  # nothing but directives: nothing to show
+            cell.parent.remove(cell)
+            continue
+        kinds = [kind for kind in ("export", "exporti") if kind in directives]
+        module = next((directives[kind] for kind in kinds if directives[kind]), default)
+        # the code without its `#|` lines; rawsource too, or Sphinx would not highlight the block
+        source.rawsource = body
+        source[:] = [nodes.Text(body)]
+        if kinds and module:
+            cell.insert(0, _export_mark(module, internal="export" not in kinds))
+
+
 def setup(app):
     app.connect("doctree-read", _remove_hidden_cells)
+    app.connect("doctree-read", _show_directives_as_marks)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
 
 
