@@ -122,15 +122,16 @@ site-check: $(STAMP)
 
 # --- long runs, outside the book build; their results are committed under runs/ ---------------
 
-# The twenty-minute pretraining run that chapter 10 reads (runs/README.md); the defaults of
+# The twenty-minute pretraining run that chapter 10 reads (runs/README.md); --overwrite replaces the
+# committed run only once the new one has finished. The defaults of
 # `bert pretrain` are the settings chapter 10's ablations chose, spelled out here.
 pretrain-tiny: $(STAMP)
-	$(BIN)/bert pretrain --preset tiny --corpus wiki --minutes 20 --out runs/tiny --no-progress \
+	$(BIN)/bert pretrain --preset tiny --corpus wiki --minutes 20 --out runs/tiny --overwrite --no-progress \
 	    --sparse --no-nsp --no-pre-ln --lr 1e-3 --max-seq-len 64 --batch-size 16 --mask-prob 0.3
 
 # Chapter 10's ablations: the same command for three minutes, one lever changed per line (every
 # lever is spelled out, so the lines do not depend on the defaults).
-ABLATION = $(BIN)/bert pretrain --preset tiny --corpus wiki --minutes 3 --no-progress
+ABLATION = $(BIN)/bert pretrain --preset tiny --corpus wiki --minutes 3 --overwrite --no-progress
 ablations: $(STAMP)
 	$(ABLATION) --no-sparse --nsp --no-pre-ln --lr 1e-3 --max-seq-len 128 --batch-size 32 --mask-prob 0.15 --out runs/ablations/1-dense-nsp
 	$(ABLATION) --sparse --nsp --no-pre-ln --lr 1e-3 --max-seq-len 128 --batch-size 32 --mask-prob 0.15 --out runs/ablations/2-sparse
