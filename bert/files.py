@@ -170,11 +170,13 @@ def run_folder(out: str | os.PathLike, resume: bool = False, overwrite: bool = F
     if resume and overwrite:
         raise SettingError("give `resume=True` or `overwrite=True`, not both: continue the run or replace it")
     existing = _contents(out)
+    listed = ", ".join(existing[:4]) + (", …" if len(existing) > 4 else "")
+    if existing and not resume and not holds_run(out):  # never replace what is not a run
+        raise SettingError(f"{out} already holds files that are not a run ({listed}): choose an empty or "
+                           "new folder (`overwrite=True` replaces only an earlier run)")
     if existing and not resume and not overwrite:
-        what = "another run" if holds_run(out) else "files that are not a run"
-        raise SettingError(f"{out} already holds {what} ({', '.join(existing[:4])}"
-                           f"{', …' if len(existing) > 4 else ''}): continue it with `resume=True`, replace it "
-                           "with `overwrite=True`, or choose another folder")
+        raise SettingError(f"{out} already holds another run ({listed}): continue it with `resume=True`, "
+                           "replace it with `overwrite=True`, or choose another folder")
     staged = bool(existing) and overwrite
     folder = out.with_name(out.name + ".new") if staged else out
     if staged and _contents(folder):

@@ -1027,3 +1027,15 @@ def test_two_new_runs_started_together_on_one_folder(corpus, vocabulary, tmp_pat
     steps = [r["step"] for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines()) if r["split"] == "train"]
     assert steps == [1, 2, 3, 4, 5, 6]  # one run's lines, none interleaved
     assert json.loads((out / "summary.json").read_text())["steps"] == 6
+
+
+def test_overwrite_never_replaces_a_folder_that_is_not_a_run(capsys, tmp_path, corpus, vocabulary):
+    """`--out ~/Documents --overwrite` must not delete the documents when the run finishes."""
+    out = tmp_path / "documents"
+    out.mkdir()
+    (out / "thesis.tex").write_text("my thesis")
+    before = files(out)
+    for extra in ([], ["--overwrite"]):
+        assert_user_error(*run_cli(capsys, *pretrain_args(corpus, vocabulary, out, "--max-steps", "2", *extra)),
+                          f"{out} already holds files that are not a run (thesis.tex)")
+        assert files(out) == before
