@@ -27,7 +27,7 @@ class BertConfig:
     num_hidden_layers: int = 12  # L: encoder layers
     num_attention_heads: int = 12  # A: heads per layer, each of size H / A
     intermediate_size: int = 3072  # feed-forward width, 4H in the paper
-    hidden_act: str = "gelu"  # exact (erf) GELU, as Google's code
+    hidden_act: str = "gelu"  # exact (erf) GELU, as transformers; Google's TF code: tanh approximation
     hidden_dropout_prob: float = 0.1  # dropout on embeddings and sub-layer outputs
     attention_probs_dropout_prob: float = 0.1  # dropout on attention weights
     max_position_embeddings: int = 512  # longest input, in tokens
