@@ -27,6 +27,7 @@ help:
 	@echo "make tangle  regenerate bert/ from the chapters"
 	@echo "make lab     open the chapters as notebooks in JupyterLab"
 	@echo "make site-check         load every page of _build/html in headless chromium"
+	@echo "make pdf                print the whole book to _build/pdf/bert-from-scratch.pdf"
 	@echo "make mathjax            install MathJax $(MATHJAX_VERSION) from npm (make book does)"
 	@echo "make lint-workflows     check .github/workflows/ (schema and zizmor's audits)"
 	@echo "make validate-citation  check CITATION.cff against the CFF schema"
@@ -119,6 +120,14 @@ validate-citation: $(CITATION_VENV)/.installed
 # Without /usr/bin/chromium it says SKIPPED and succeeds.
 site-check: $(STAMP)
 	$(BIN)/python tools/site_check.py _build/html
+
+# The whole book as one PDF, _build/pdf/bert-from-scratch.pdf: the single-page build (chapters from
+# the execution cache, MathJax copied in by tools/book_site.py) printed by headless chromium, with
+# internal links, bookmarks, the bibliography and the figures (tools/book_pdf.py).
+.PHONY: pdf
+pdf: $(STAMP) mathjax
+	$(BIN)/jupyter-book build . --builder singlehtml
+	$(BIN)/python tools/book_pdf.py _build/singlehtml --out _build/pdf/bert-from-scratch.pdf
 
 # --- long runs, outside the book build; their results are committed under runs/ ---------------
 
