@@ -29,7 +29,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from site_check import CHROMIUM, CHROMIUM_FLAGS, IN_BROWSER, serve  # noqa: E402
+from site_check import CHROMIUM, CHROMIUM_FLAGS, IN_BROWSER, MATH_IN_PAGE, serve  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = "book/index.html"   # where Jupyter Book's singlehtml builder writes the book (root: book/index)
@@ -103,22 +103,7 @@ PREPARE = """async (pagePath) => {
     a.setAttribute('href', '#' + renamed.get(target));
     retargeted++;
   }
-  const math = [...document.querySelectorAll('.math')];
-  let mathjax = 'none';
-  if (math.length) {
-    for (let i = 0; i < 300 && !(window.MathJax && MathJax.startup && MathJax.startup.promise); i++)
-      await new Promise(r => setTimeout(r, 100));
-    if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
-      await MathJax.startup.promise;
-      mathjax = 'loaded';
-    } else {
-      mathjax = 'missing';
-    }
-  }
-  const raw = /\\\\\\(|\\\\\\[|\\$\\$/;
-  const unrendered = math.filter(el => !el.querySelector('mjx-container') || raw.test(
-      [...el.childNodes].filter(n => n.nodeType === Node.TEXT_NODE).map(n => n.textContent).join('')));
-  const broken = [];
+""" + MATH_IN_PAGE + """  const broken = [];
   await Promise.all([...document.images].map(async img => {
     let decoded = true;
     try { await img.decode(); } catch (e) { decoded = false; }

@@ -160,8 +160,10 @@ def serve(html_dir: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
 
 # Run in the page after it loaded: wait for MathJax if the page has math, then report what a
 # reader would see: images that did not load and math that is still raw TeX.
-INSPECT_PAGE = """async () => {
-  const math = [...document.querySelectorAll('.math')];
+# JavaScript for the inside of an async function: wait for MathJax if the page has math, then set
+# `math`, `mathjax` ('none', 'loaded' or 'missing') and `unrendered` (formulas still raw TeX). The
+# site check and the PDF print (tools/book_pdf.py) both use it.
+MATH_IN_PAGE = """  const math = [...document.querySelectorAll('.math')];
   let mathjax = 'none';
   if (math.length) {
     const script = document.querySelector('script[src*="mathjax" i]');  // none: nothing to wait for
@@ -177,7 +179,10 @@ INSPECT_PAGE = """async () => {
   const raw = /\\\\\\(|\\\\\\[|\\$\\$/;
   const unrendered = math.filter(el => !el.querySelector('mjx-container') || raw.test(
       [...el.childNodes].filter(n => n.nodeType === Node.TEXT_NODE).map(n => n.textContent).join('')));
-  const images = [...document.images];
+"""
+
+INSPECT_PAGE = """async () => {
+""" + MATH_IN_PAGE + """  const images = [...document.images];
   const broken = [];
   await Promise.all(images.map(async img => {
     img.loading = 'eager';
