@@ -14,13 +14,13 @@ import os
 import shlex
 import signal
 import sys
-import types
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from bert.config import PRESETS, parameter_counts, preset
+from bert.model import pick_device
 from bert.settings import SettingError, add_settings, flag, flag_text, given_settings, settings_from
-from bert.trainer import TrainingDiverged, pick_device
+from bert.trainer import TrainingDiverged
 
 USER_ERRORS = (ValueError, OSError, TrainingDiverged)
 _OS_FIXES = {  # errno -> what to do

@@ -21,11 +21,11 @@ from bert.batches import LengthGroupedBatches
 from bert.data import pad_batch
 from bert.files import RUN_FILE, atomic_write, folder_written_atomically, minilm_path, read_jsonl, run_folder
 from bert.heads import BertForSequenceClassification
-from bert.model import mean_pool, read_weights
+from bert.model import autocast, mean_pool, pick_device, read_weights
 from bert.settings import SettingError, check_settings, setting
 from bert.tasks import LabelledTexts, classification_step, load_task, split_task
 from bert.tokenizer import BertTokenizer
-from bert.trainer import SingleProcess, TrainingConfig, autocast, fit, micro_batch_size, pick_device
+from bert.trainer import SingleProcess, TrainingConfig, fit, micro_batch_size
 
 
 # %% book/11_fine_tuning.md, code cell 13

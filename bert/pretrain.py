@@ -22,10 +22,11 @@ from bert.data import (MaskingCollator, PretrainingDataset, create_examples, loa
                        split_documents, tokenize_documents)
 from bert.files import RUN_FILE, atomic_write, run_folder
 from bert.heads import BertForPreTraining
+from bert.model import pick_device
 from bert.settings import SettingError, check_settings, setting
 from bert.tokenizer import BertTokenizer, train_wordpiece
 from bert.tasks import evaluate, train
-from bert.trainer import SingleProcess, TrainingConfig, pick_device
+from bert.trainer import SingleProcess, TrainingConfig
 
 
 # %% book/10_pretraining_tiny_bert.md, code cell 4

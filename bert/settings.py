@@ -8,7 +8,6 @@ __all__ = ['setting', 'setting_help', 'SettingError', 'check_settings', 'flag', 
 # %% book/settings.md, code cell 3
 import argparse
 import dataclasses
-import math
 import re
 import types
 

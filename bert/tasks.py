@@ -11,7 +11,8 @@ from functools import partial
 import torch
 
 from bert.batches import ShuffledBatches
-from bert.trainer import Counts, SingleProcess, TrainingConfig, autocast, fit, micro_batch_size, to_device
+from bert.model import autocast, to_device
+from bert.trainer import Counts, SingleProcess, TrainingConfig, fit, micro_batch_size
 
 
 # %% book/09_training_loop.md, code cell 14

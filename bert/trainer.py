@@ -20,7 +20,7 @@ from torch import nn
 from tqdm import tqdm  # the terminal bar: the CLI runs this loop, not a notebook
 
 from bert.checkpoints import STATE_FILE, latest_checkpoint, load_checkpoint, save_checkpoint
-from bert.model import autocast, pick_device, to_device
+from bert.model import autocast, to_device
 from bert.files import RUN_FILE, append_jsonl, truncate_jsonl
 from bert.settings import SettingError, check_settings, setting
 
