@@ -169,6 +169,7 @@ def run_folder(out: str | os.PathLike, resume: bool = False, overwrite: bool = F
                            "nothing to continue; start the run again without `resume=True`")
     if resume and overwrite:
         raise SettingError("give `resume=True` or `overwrite=True`, not both: continue the run or replace it")
+    _refuse_if_locked(out, command)  # a writer's half-made files are not "files that are not a run"
     existing = _contents(out)
     listed = ", ".join(existing[:4]) + (", …" if len(existing) > 4 else "")
     if existing and not resume and not holds_run(out):  # never replace what is not a run
@@ -212,6 +213,13 @@ def _remove_new(folder: Path, made: list[Path]) -> None:
     else:
         for path in folder.iterdir():
             shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+
+
+def _refuse_if_locked(folder: Path, command: str) -> None:
+    """Refuse at once if another process holds the folder's lock (it is writing there now)."""
+    if (folder / LOCK_FILE).is_file():
+        with _locked(folder, command):
+            pass
 
 
 @contextmanager
