@@ -14,19 +14,25 @@ from bert.config import BertConfig
 
 
 # %% book/04_attention.md, code cell 5
-def attention_bias(attention_mask: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def attention_bias(
+    attention_mask: torch.Tensor, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
     """(B, L) mask of 1 = attend, 0 = padding  ->  (B, 1, 1, L) additive bias of 0 and dtype's min."""
     if attention_mask.dim() != 2:
-        raise ValueError(f"attention_mask must have shape (batch, seq_len), got {tuple(attention_mask.shape)}")
+        raise ValueError(
+            f"attention_mask must have shape (batch, seq_len), got {tuple(attention_mask.shape)}"
+        )
     blocked = attention_mask[:, None, None, :] == 0
-    return torch.zeros(blocked.shape, dtype=dtype, device=attention_mask.device).masked_fill(
-        blocked, torch.finfo(dtype).min)
+    return torch.zeros(
+        blocked.shape, dtype=dtype, device=attention_mask.device
+    ).masked_fill(blocked, torch.finfo(dtype).min)
 
 
 # %% book/04_attention.md, code cell 7
 def scaled_dot_product_attention(query, key, value, bias=None, dropout_p: float = 0.0):
     """softmax(QKᵀ/√d + bias) V for (B, heads, L, d) tensors; returns (output, weights)."""
-    scores = (query @ key.transpose(-2, -1)) * query.shape[-1] ** -0.5  # (B, heads, L, L)
+    # (B, heads, L, L)
+    scores = (query @ key.transpose(-2, -1)) * query.shape[-1] ** -0.5
     if bias is not None:
         scores = scores + bias  # (B, 1, 1, L) broadcasts over heads and queries
     weights = scores.softmax(dim=-1)
@@ -48,18 +54,26 @@ class BertSelfAttention(nn.Module):
 
     def split_heads(self, x: torch.Tensor) -> torch.Tensor:
         B, L, _ = x.shape
-        return x.view(B, L, self.num_heads, self.head_size).transpose(1, 2)  # (B, heads, L, d_h)
+        # (B, heads, L, d_h)
+        return x.view(B, L, self.num_heads, self.head_size).transpose(1, 2)
 
     def forward(self, hidden_states, bias=None, output_attentions: bool = False):
         B, L, H = hidden_states.shape
-        q, k, v = (self.split_heads(proj(hidden_states)) for proj in (self.query, self.key, self.value))
+        q, k, v = (
+            self.split_heads(proj(hidden_states))
+            for proj in (self.query, self.key, self.value)
+        )
         dropout_p = self.dropout_p if self.training else 0.0
         if output_attentions:  # the written-out version returns the weights
             context, weights = scaled_dot_product_attention(q, k, v, bias, dropout_p)
-        else:  # the fused kernel does the same arithmetic without keeping the (L, L) weights
-            context = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout_p)
+        # the fused kernel does the same arithmetic without keeping the (L, L) weights
+        else:
+            context = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=bias, dropout_p=dropout_p
+            )
             weights = None
-        return context.transpose(1, 2).reshape(B, L, H), weights  # heads concatenated: (B, L, H)
+        # heads concatenated: (B, L, H)
+        return context.transpose(1, 2).reshape(B, L, H), weights
 
 
 # %% book/04_attention.md, code cell 11
@@ -76,7 +90,8 @@ class BertSelfOutput(nn.Module):
     def forward(self, x: torch.Tensor, sublayer) -> torch.Tensor:
         """x: (B, L, H); sublayer: (B, L, H) -> (B, L, in_features), the part before `dense`."""
         if self.pre_layer_norm:
-            return x + self.dropout(self.dense(sublayer(self.LayerNorm(x))))  # (B, L, H)
+            # (B, L, H)
+            return x + self.dropout(self.dense(sublayer(self.LayerNorm(x))))
         return self.LayerNorm(x + self.dropout(self.dense(sublayer(x))))  # (B, L, H)
 
 

@@ -16,10 +16,17 @@ class ShuffledBatches:
     in every process and after any resume. len() is the number of micro-batches in an epoch."""
 
     def __init__(self, examples, collate, size: int, seed: int = 0):
-        self.examples, self.collate, self.size, self.seed = examples, collate, size, seed
+        self.examples, self.collate, self.size, self.seed = (
+            examples,
+            collate,
+            size,
+            seed,
+        )
         if len(self) == 0:
-            raise ValueError(f"{len(examples)} training examples cannot fill one micro-batch of {size}: "
-                             "give more text or a smaller batch size")
+            raise ValueError(
+                f"{len(examples)} training examples cannot fill one micro-batch of {size}: "
+                "give more text or a smaller batch size"
+            )
         self._epoch, self._order = None, None
 
     def __len__(self) -> int:
@@ -29,9 +36,15 @@ class ShuffledBatches:
         epoch, offset = divmod(k, len(self))
         if epoch != self._epoch:  # reshuffle once per epoch
             generator = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
-            self._epoch, self._order = epoch, torch.randperm(len(self.examples), generator=generator)
-        ids = self._order[offset * self.size:(offset + 1) * self.size].tolist()
-        return self.collate([self.examples[i] for i in ids], torch.Generator().manual_seed(self.seed * 1_000_003 + k))
+            self._epoch, self._order = (
+                epoch,
+                torch.randperm(len(self.examples), generator=generator),
+            )
+        ids = self._order[offset * self.size : (offset + 1) * self.size].tolist()
+        return self.collate(
+            [self.examples[i] for i in ids],
+            torch.Generator().manual_seed(self.seed * 1_000_003 + k),
+        )
 
 
 # %% book/11_fine_tuning.md, code cell 5
@@ -39,23 +52,40 @@ from bert.data import pad_batch
 
 
 # %% book/11_fine_tuning.md, code cell 15
-def _length_grouped_batches(lengths: list[int], batch_size: int, generator: torch.Generator) -> list[list[int]]:
+def _length_grouped_batches(
+    lengths: list[int], batch_size: int, generator: torch.Generator
+) -> list[list[int]]:
     """Random batches of rows of similar length: shuffle, sort within windows of 50 batches, cut, and
     shuffle the batches. Padding shrinks (half the work, for review snippets) and order stays random."""
     order = torch.randperm(len(lengths), generator=generator).tolist()
     window, batches = 50 * batch_size, []
     for start in range(0, len(order), window):
-        chunk = sorted(order[start:start + window], key=lengths.__getitem__)
-        batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
-    return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+        chunk = sorted(order[start : start + window], key=lengths.__getitem__)
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    return [
+        batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()
+    ]
 
 
 class LengthGroupedBatches:
     """Micro-batch k of labelled token rows, as chapter 9's `fit` reads them: epoch k // len(self)
     in length-grouped batches of `size`, seeded by the epoch."""
 
-    def __init__(self, rows: list[list[int]], labels: list[int], size: int, pad_id: int, seed: int = 0):
-        self.rows, self.labels, self.size, self.pad_id, self.seed = rows, list(labels), size, pad_id, seed
+    def __init__(
+        self,
+        rows: list[list[int]],
+        labels: list[int],
+        size: int,
+        pad_id: int,
+        seed: int = 0,
+    ):
+        self.rows, self.labels, self.size, self.pad_id, self.seed = (
+            rows,
+            list(labels),
+            size,
+            pad_id,
+            seed,
+        )
         self._epoch, self._batches = None, None
 
     def __len__(self) -> int:
@@ -66,6 +96,11 @@ class LengthGroupedBatches:
         if epoch != self._epoch:
             generator = torch.Generator().manual_seed(self.seed * 1000 + epoch)
             self._epoch = epoch
-            self._batches = _length_grouped_batches([len(row) for row in self.rows], self.size, generator)
+            self._batches = _length_grouped_batches(
+                [len(row) for row in self.rows], self.size, generator
+            )
         ids = self._batches[offset]
-        return pad_batch([{"input_ids": self.rows[i], "labels": self.labels[i]} for i in ids], self.pad_id)
+        return pad_batch(
+            [{"input_ids": self.rows[i], "labels": self.labels[i]} for i in ids],
+            self.pad_id,
+        )

@@ -24,9 +24,13 @@ STATE_FILE, OPTIMIZER_FILE = "trainer_state.json", "optimizer.safetensors"
 
 def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict, list]:
     state = optimizer.state_dict()
-    tensors = {f"{index}.{name}": value.detach().cpu().contiguous() if torch.is_tensor(value)
-               else torch.tensor(value) for index, slots in state["state"].items()
-               for name, value in slots.items()}
+    tensors = {
+        f"{index}.{name}": value.detach().cpu().contiguous()
+        if torch.is_tensor(value)
+        else torch.tensor(value)
+        for index, slots in state["state"].items()
+        for name, value in slots.items()
+    }
     return tensors, state["param_groups"]
 
 
@@ -41,16 +45,23 @@ def save_checkpoint(out_dir, model, optimizer, state: dict, keep: int = 2) -> Pa
         if torch.cuda.is_available():
             tensors["rng.cuda"] = torch.cuda.get_rng_state()
         save_file(tensors, tmp / OPTIMIZER_FILE)
-        (tmp / STATE_FILE).write_text(json.dumps({**state, "param_groups": groups}, indent=1))
-    for old in sorted(p for p in checkpoints.glob("step-*") if p.suffix != ".tmp")[:-keep]:
+        (tmp / STATE_FILE).write_text(
+            json.dumps({**state, "param_groups": groups}, indent=1)
+        )
+    for old in sorted(p for p in checkpoints.glob("step-*") if p.suffix != ".tmp")[
+        :-keep
+    ]:
         shutil.rmtree(old, ignore_errors=True)
     return final
 
 
 def latest_checkpoint(out_dir) -> Path | None:
     """The newest complete checkpoint folder, or None."""
-    complete = [p for p in (Path(out_dir) / "checkpoints").glob("step-*")
-                if p.suffix != ".tmp" and (p / STATE_FILE).exists()]
+    complete = [
+        p
+        for p in (Path(out_dir) / "checkpoints").glob("step-*")
+        if p.suffix != ".tmp" and (p / STATE_FILE).exists()
+    ]
     return max(complete, default=None)
 
 
@@ -59,10 +70,16 @@ def load_checkpoint(folder, model, optimizer) -> dict:
     folder = Path(folder)
     try:
         state = json.loads((folder / STATE_FILE).read_text())
-        weights, tensors = load_file(folder / WEIGHTS_FILE), load_file(folder / OPTIMIZER_FILE)
-    except (OSError, ValueError, SafetensorError) as error:  # damaged on disk, or edited by hand
-        raise ValueError(f"checkpoint {folder} cannot be read ({error}); delete that folder to resume "
-                         "from the checkpoint before it") from None
+        weights, tensors = (
+            load_file(folder / WEIGHTS_FILE),
+            load_file(folder / OPTIMIZER_FILE),
+        )
+    # damaged on disk, or edited by hand
+    except (OSError, ValueError, SafetensorError) as error:
+        raise ValueError(
+            f"checkpoint {folder} cannot be read ({error}); delete that folder to resume "
+            "from the checkpoint before it"
+        ) from None
     model.load_weights(weights, source=str(folder))
     torch.set_rng_state(tensors.pop("rng.torch"))
     if "rng.cuda" in tensors and torch.cuda.is_available():
@@ -73,9 +90,13 @@ def load_checkpoint(folder, model, optimizer) -> dict:
         index, name = key.split(".", 1)
         slots.setdefault(int(index), {})[name] = value
     groups = state.pop("param_groups")
-    if [len(g["params"]) for g in groups] != [len(g["params"]) for g in optimizer.param_groups]:
-        raise ValueError(f"checkpoint {folder} holds optimizer state for {sum(len(g['params']) for g in groups)} "
-                         f"tensors, this optimizer trains {sum(len(g['params']) for g in optimizer.param_groups)}: "
-                         "build and freeze the model as the run did (an MLM-only run freezes its NSP head)")
+    if [len(g["params"]) for g in groups] != [
+        len(g["params"]) for g in optimizer.param_groups
+    ]:
+        raise ValueError(
+            f"checkpoint {folder} holds optimizer state for {sum(len(g['params']) for g in groups)} "
+            f"tensors, this optimizer trains {sum(len(g['params']) for g in optimizer.param_groups)}: "
+            "build and freeze the model as the run did (an MLM-only run freezes its NSP head)"
+        )
     optimizer.load_state_dict({"state": slots, "param_groups": groups})
     return state

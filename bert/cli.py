@@ -19,13 +19,20 @@ from pathlib import Path
 
 from bert.config import PRESETS, parameter_counts, preset
 from bert.model import pick_device
-from bert.settings import SettingError, add_settings, flag, flag_text, given_settings, settings_from
+from bert.settings import (
+    SettingError,
+    add_settings,
+    flag,
+    flag_text,
+    given_settings,
+    settings_from,
+)
 from bert.trainer import TrainingDiverged
 
 USER_ERRORS = (ValueError, OSError, TrainingDiverged)
 _OS_FIXES = {  # errno -> what to do
     errno.ENOSPC: "free some disk space and run the command again (a `bert pretrain` or `bert finetune` "
-                  "run continues from its last checkpoint with --resume)",
+    "run continues from its last checkpoint with --resume)",
     errno.EDQUOT: "you are over your disk quota: free some space and run the command again",
     errno.EACCES: "choose a folder you may write to",
     errno.EPERM: "choose a folder you may write to",
@@ -39,7 +46,8 @@ def _one_line(error: BaseException, settings=None) -> str:
     message = str(error)
     if isinstance(error, SettingError):
         message = error.naming(lambda name, value: flag_text(settings, name, value))
-    elif isinstance(error, OSError) and error.strerror:  # raised by the system, e.g. [Errno 28]
+    # raised by the system, e.g. [Errno 28]
+    elif isinstance(error, OSError) and error.strerror:
         message = error.strerror + (f": {error.filename}" if error.filename else "")
         if error.errno in _OS_FIXES:
             message += f"; {_OS_FIXES[error.errno]}"
@@ -52,8 +60,10 @@ def cmd_presets(args) -> None:
     print(f"{'preset':<8}{'layers':>8}{'hidden':>8}{'heads':>7}{'parameters':>13}")
     for name, config in configs.items():
         total = sum(parameter_counts(config).values())
-        print(f"{name:<8}{config.num_hidden_layers:>8}{config.hidden_size:>8}"
-              f"{config.num_attention_heads:>7}{total / 1e6:>12.1f}M")
+        print(
+            f"{name:<8}{config.num_hidden_layers:>8}{config.hidden_size:>8}"
+            f"{config.num_attention_heads:>7}{total / 1e6:>12.1f}M"
+        )
 
 
 # %% book/cli.md, code cell 5
@@ -62,29 +72,47 @@ def cmd_pretrain(args) -> None:
     from bert.scaling import start_processes
 
     run = run_settings(args, PretrainingRun)
-    processes = start_processes(pick_device(run.device))  # under torchrun: meet the other processes
+    # under torchrun: meet the other processes
+    processes = start_processes(pick_device(run.device))
     try:
-        summary = pretrain(run, resume=args.resume, overwrite=args.overwrite, progress_bar=not args.no_progress,
-                           processes=processes, command=args.command_line)
+        summary = pretrain(
+            run,
+            resume=args.resume,
+            overwrite=args.overwrite,
+            progress_bar=not args.no_progress,
+            processes=processes,
+            command=args.command_line,
+        )
     finally:
         processes.close()
     if processes.is_main:  # under torchrun every process returns; one reports
         held_out = summary["held_out"]
-        print(f"held-out MLM accuracy {held_out['mlm_accuracy']:.1%} (unigram baseline "
-              f"{summary['unigram_baseline_accuracy']:.1%}) after {summary['steps']} steps; "
-              f"model, metrics and summary.json in {args.out}")
+        print(
+            f"held-out MLM accuracy {held_out['mlm_accuracy']:.1%} (unigram baseline "
+            f"{summary['unigram_baseline_accuracy']:.1%}) after {summary['steps']} steps; "
+            f"model, metrics and summary.json in {args.out}"
+        )
 
 
 def run_settings(args, settings):
     """A new run's settings from the flags, checked before any work; a resumed run's from its folder,
     with the flags typed now as the changes it may make (chapter 9: a new budget, a device...)."""
     given = given_settings(args, settings)
-    needed = ["out"] if args.resume else [f.name for f in dataclasses.fields(settings)
-                                          if f.default is dataclasses.MISSING]
+    needed = (
+        ["out"]
+        if args.resume
+        else [
+            f.name
+            for f in dataclasses.fields(settings)
+            if f.default is dataclasses.MISSING
+        ]
+    )
     missing = [flag(settings, name) for name in needed if name not in given]
-    if missing:  # argparse's own usage error, which it cannot give: a resumed run needs only --out
+    # argparse's own usage error, which it cannot give: a resumed run needs only --out
+    if missing:
         args.parser.error(f"the following arguments are required: {', '.join(missing)}")
-    args.run_out = given["out"]  # where a stopped run's checkpoints are, for the message
+    # where a stopped run's checkpoints are, for the message
+    args.run_out = given["out"]
     if args.resume:
         return settings.from_folder(given["out"]).resumed(**given)
     run = settings_from(args, settings)
@@ -94,11 +122,16 @@ def run_settings(args, settings):
 
 def check_out_folder(out: Path) -> None:
     """--out must be a folder we can make or write in: say so before any work, not after it."""
-    existing = next(p for p in (out, *out.parents) if p.exists())  # "." or "/" at the latest
+    # "." or "/" at the latest
+    existing = next(p for p in (out, *out.parents) if p.exists())
     if not existing.is_dir():
-        raise NotADirectoryError(f"--out {out}: {existing} is a file, not a folder; choose another --out")
+        raise NotADirectoryError(
+            f"--out {out}: {existing} is a file, not a folder; choose another --out"
+        )
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise PermissionError(f"--out {out}: cannot write in {existing}; choose a folder you may write to")
+        raise PermissionError(
+            f"--out {out}: cannot write in {existing}; choose a folder you may write to"
+        )
 
 
 def cmd_fill_mask(args) -> None:
@@ -108,10 +141,14 @@ def cmd_fill_mask(args) -> None:
     try:
         model = BertForPreTraining.from_pretrained(args.model)
     except MissingHead as error:
-        raise ValueError(f"{error.what}; fill-mask needs one, such as a folder written by bert pretrain "
-                         "or transformers' BertForMaskedLM") from None
+        raise ValueError(
+            f"{error.what}; fill-mask needs one, such as a folder written by bert pretrain "
+            "or transformers' BertForMaskedLM"
+        ) from None
     tokenizer = BertTokenizer.from_pretrained(args.model)
-    for i, guesses in enumerate(fill_mask(model, tokenizer, args.text, top_k=args.top_k), 1):
+    for i, guesses in enumerate(
+        fill_mask(model, tokenizer, args.text, top_k=args.top_k), 1
+    ):
         print(f"[MASK] {i}: " + ", ".join(f"{token} ({p:.2f})" for token, p in guesses))
 
 
@@ -120,25 +157,44 @@ def _add_pretrain_parser(commands) -> None:
     from bert.pretrain import PretrainingRun
 
     p = commands.add_parser(
-        "pretrain", help="pretrain a BERT with masked language modelling (chapter 10)",
+        "pretrain",
+        help="pretrain a BERT with masked language modelling (chapter 10)",
         description="Pretrain a BERT from scratch: learn a WordPiece vocabulary, cut the corpus into "
-                    "sequences, train with masked language modelling (and next sentence prediction with "
-                    "--nsp), and save a model folder that transformers can load. The defaults are the "
-                    "settings chapter 10 measured best on a CPU. Example: "
-                    "bert pretrain --preset tiny --corpus wiki --minutes 20 --out runs/tiny")
+        "sequences, train with masked language modelling (and next sentence prediction with "
+        "--nsp), and save a model folder that transformers can load. The defaults are the "
+        "settings chapter 10 measured best on a CPU. Example: "
+        "bert pretrain --preset tiny --corpus wiki --minutes 20 --out runs/tiny",
+    )
     add_settings(p, PretrainingRun)
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint, "
-                   "with the settings it was started with (a new budget, device or logging may be given)")
-    p.add_argument("--overwrite", action="store_true", help="replace the run in --out; the old one is removed "
-                                                            "only when the new one has finished")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out from its newest checkpoint, "
+        "with the settings it was started with (a new budget, device or logging may be given)",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run in --out; the old one is removed "
+        "only when the new one has finished",
+    )
+    p.add_argument(
+        "--no-progress", action="store_true", help="no progress bar (for logs)"
+    )
     p.set_defaults(run=cmd_pretrain, settings=PretrainingRun, parser=p)
 
-    f = commands.add_parser("fill-mask", help="fill in [MASK] tokens with a pretrained model",
-                            description='Example: bert fill-mask --model runs/tiny "the capital of france is [MASK] ."')
-    f.add_argument("--model", required=True, help="a model folder written by bert pretrain")
+    f = commands.add_parser(
+        "fill-mask",
+        help="fill in [MASK] tokens with a pretrained model",
+        description='Example: bert fill-mask --model runs/tiny "the capital of france is [MASK] ."',
+    )
+    f.add_argument(
+        "--model", required=True, help="a model folder written by bert pretrain"
+    )
     f.add_argument("text", help="text with one or more [MASK] tokens")
-    f.add_argument("--top-k", type=int, default=5, help="guesses per mask (default: %(default)s)")
+    f.add_argument(
+        "--top-k", type=int, default=5, help="guesses per mask (default: %(default)s)"
+    )
     f.set_defaults(run=cmd_fill_mask)
 
 
@@ -147,11 +203,18 @@ def cmd_finetune(args) -> None:
     from bert.finetune import FinetuneRun, finetune
 
     run = run_settings(args, FinetuneRun)
-    summary = finetune(run, resume=args.resume, overwrite=args.overwrite, progress_bar=not args.no_progress,
-                       command=args.command_line)
-    print(f"test accuracy {summary['test_accuracy']:.1%} (majority label {summary['majority_baseline']:.1%}; "
-          f"best dev accuracy {summary['dev_accuracy']:.1%} at step {summary['best_step']}); "
-          f"model, metrics and summary.json in {args.out}")
+    summary = finetune(
+        run,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        progress_bar=not args.no_progress,
+        command=args.command_line,
+    )
+    print(
+        f"test accuracy {summary['test_accuracy']:.1%} (majority label {summary['majority_baseline']:.1%}; "
+        f"best dev accuracy {summary['dev_accuracy']:.1%} at step {summary['best_step']}); "
+        f"model, metrics and summary.json in {args.out}"
+    )
 
 
 def _texts(args) -> list[str]:
@@ -160,9 +223,13 @@ def _texts(args) -> list[str]:
         try:
             texts += Path(args.file).read_text(encoding="utf-8").splitlines()
         except UnicodeDecodeError:
-            raise ValueError(f"{args.file} is not UTF-8 text: save it as UTF-8 and try again") from None
+            raise ValueError(
+                f"{args.file} is not UTF-8 text: save it as UTF-8 and try again"
+            ) from None
     if not texts:
-        raise ValueError("no text given: write it after the options, or pass --file with one text per line")
+        raise ValueError(
+            "no text given: write it after the options, or pass --file with one text per line"
+        )
     return texts
 
 
@@ -174,10 +241,15 @@ def cmd_predict(args) -> None:
     texts = _texts(args)
     try:
         model = BertForSequenceClassification.from_pretrained(args.model)
-    except MissingHead as error:  # the library says what is missing; the command line, which command fixes it
-        raise ValueError(f"{error.what}; fine-tune it first: bert finetune --model {args.model} "
-                         "--task rotten-tomatoes --out runs/rt") from None
-    probabilities = predict_proba(model, BertTokenizer.from_pretrained(args.model), texts, truncate=args.truncate)
+    # the library says what is missing; the command line, which command fixes it
+    except MissingHead as error:
+        raise ValueError(
+            f"{error.what}; fine-tune it first: bert finetune --model {args.model} "
+            "--task rotten-tomatoes --out runs/rt"
+        ) from None
+    probabilities = predict_proba(
+        model, BertTokenizer.from_pretrained(args.model), texts, truncate=args.truncate
+    )
     names = model.config.id2label
     for text, row in zip(texts, probabilities):
         p, label = row.max(-1)
@@ -194,11 +266,19 @@ def cmd_embed(args) -> None:
 
     texts = _texts(args)
     if args.out and not args.out.endswith(".npy"):
-        raise ValueError(f"--out {args.out}: vectors are saved as a NumPy file; give a name ending in .npy")
+        raise ValueError(
+            f"--out {args.out}: vectors are saved as a NumPy file; give a name ending in .npy"
+        )
     folder = model_folder(args.model)
     model = BertModel.from_pretrained(folder)
-    vectors = embed(model, BertTokenizer.from_pretrained(folder), texts, pooling=args.pooling,
-                    normalize=not args.no_normalize, truncate=args.truncate)
+    vectors = embed(
+        model,
+        BertTokenizer.from_pretrained(folder),
+        texts,
+        pooling=args.pooling,
+        normalize=not args.no_normalize,
+        truncate=args.truncate,
+    )
     if args.out:
         buffer = io.BytesIO()
         np.save(buffer, vectors.numpy())
@@ -214,36 +294,77 @@ def _add_finetune_parser(commands) -> None:
     from bert.finetune import FinetuneRun
 
     p = commands.add_parser(
-        "finetune", help="fine-tune a BERT folder as a sentence classifier (chapter 11)",
+        "finetune",
+        help="fine-tune a BERT folder as a sentence classifier (chapter 11)",
         description="Fine-tune any BERT folder (bert pretrain's, MiniLM, a transformers checkpoint) on "
-                    "labelled sentences with a fixed train/dev/test split; keep the model that is best on "
-                    "dev and report its test accuracy. Example: "
-                    "bert finetune --model runs/tiny --task rotten-tomatoes --out runs/rt")
+        "labelled sentences with a fixed train/dev/test split; keep the model that is best on "
+        "dev and report its test accuracy. Example: "
+        "bert finetune --model runs/tiny --task rotten-tomatoes --out runs/rt",
+    )
     add_settings(p, FinetuneRun)
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint, "
-                   "with the settings it was started with (a new budget, device or logging may be given)")
-    p.add_argument("--overwrite", action="store_true", help="replace the run in --out; the old one is removed "
-                                                            "only when the new one has finished")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out from its newest checkpoint, "
+        "with the settings it was started with (a new budget, device or logging may be given)",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run in --out; the old one is removed "
+        "only when the new one has finished",
+    )
+    p.add_argument(
+        "--no-progress", action="store_true", help="no progress bar (for logs)"
+    )
     p.set_defaults(run=cmd_finetune, settings=FinetuneRun, parser=p)
 
     for name, helptext, run in (
-            ("predict", "label texts with a fine-tuned classifier", cmd_predict),
-            ("embed", "sentence vectors from any BERT folder", cmd_embed)):
-        c = commands.add_parser(name, help=helptext, description=helptext + '. Example: bert ' + name +
-                                ' --model ' + ("runs/rt" if name == "predict" else "runs/tiny") + ' "a gorgeous, witty film"')
-        c.add_argument("--model", required=True, help="a model folder written by bert finetune" if name == "predict"
-                       else "a model folder, or 'minilm' for the all-MiniLM-L6-v2 that ships offline")
+        ("predict", "label texts with a fine-tuned classifier", cmd_predict),
+        ("embed", "sentence vectors from any BERT folder", cmd_embed),
+    ):
+        c = commands.add_parser(
+            name,
+            help=helptext,
+            description=helptext
+            + ". Example: bert "
+            + name
+            + " --model "
+            + ("runs/rt" if name == "predict" else "runs/tiny")
+            + ' "a gorgeous, witty film"',
+        )
+        c.add_argument(
+            "--model",
+            required=True,
+            help="a model folder written by bert finetune"
+            if name == "predict"
+            else "a model folder, or 'minilm' for the all-MiniLM-L6-v2 that ships offline",
+        )
         c.add_argument("text", nargs="*", help="one or more texts")
         c.add_argument("--file", help="also read texts from this file, one per line")
-        c.add_argument("--truncate", action="store_true", help="cut texts longer than the model reads, "
-                                                               "instead of stopping with an error")
+        c.add_argument(
+            "--truncate",
+            action="store_true",
+            help="cut texts longer than the model reads, "
+            "instead of stopping with an error",
+        )
         c.set_defaults(run=run)
         if name == "embed":
-            c.add_argument("--pooling", choices=("mean", "cls"), default="mean",
-                           help="average the token vectors, or take [CLS]'s (default: %(default)s)")
-            c.add_argument("--no-normalize", action="store_true", help="keep the vectors' length (default: unit length)")
-            c.add_argument("--out", help="save the vectors to this .npy file instead of printing them")
+            c.add_argument(
+                "--pooling",
+                choices=("mean", "cls"),
+                default="mean",
+                help="average the token vectors, or take [CLS]'s (default: %(default)s)",
+            )
+            c.add_argument(
+                "--no-normalize",
+                action="store_true",
+                help="keep the vectors' length (default: unit length)",
+            )
+            c.add_argument(
+                "--out",
+                help="save the vectors to this .npy file instead of printing them",
+            )
 
 
 # %% book/cli.md, code cell 9
@@ -251,20 +372,35 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bert",
         description="BERT from Scratch: build, pretrain and inspect BERT models. "
-                    "Run `bert COMMAND --help` for the options of one command.")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_package_version()}")
-    parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
+        "Run `bert COMMAND --help` for the options of one command.",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {_package_version()}"
+    )
+    parser.add_argument(
+        "--debug", action="store_true", help="show the full traceback on errors"
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    sizes = commands.add_parser("presets", help="list the model sizes and their parameter counts")
-    sizes.add_argument("--vocab-size", type=int, default=30522,
-                       help="vocabulary size to count the embeddings with (default: 30522)")
+    sizes = commands.add_parser(
+        "presets", help="list the model sizes and their parameter counts"
+    )
+    sizes.add_argument(
+        "--vocab-size",
+        type=int,
+        default=30522,
+        help="vocabulary size to count the embeddings with (default: 30522)",
+    )
     sizes.set_defaults(run=cmd_presets)
     _add_pretrain_parser(commands)
     _add_finetune_parser(commands)
     for command in commands.choices.values():  # `bert pretrain ... --debug` works too
-        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                             help="show the full traceback on errors")
+        command.add_argument(
+            "--debug",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help="show the full traceback on errors",
+        )
     return parser
 
 
@@ -279,8 +415,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     args.command_line = "bert " + shlex.join(argv)  # for the run's summary
-    previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops a run as Ctrl-C does
-    notices = logging.StreamHandler()  # the library's notices (a fresh pooler...), one line each
+    # `kill` stops a run as Ctrl-C does
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    # the library's notices (a fresh pooler...), one line each
+    notices = logging.StreamHandler()
     notices.setFormatter(logging.Formatter(f"bert {args.command}: %(message)s"))
     logging.getLogger("bert").addHandler(notices)
     try:
@@ -289,14 +427,17 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         message = _one_line(error, getattr(args, "settings", None))
-        if isinstance(error, OSError):  # the machine's fault (a full disk): say where the run can go on
+        # the machine's fault (a full disk): say where the run can go on
+        if isinstance(error, OSError):
             message += _resume_hint(args)
         print(f"bert {args.command}: error: {message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt as interrupt:
         name = str(interrupt) or "SIGINT"
-        print(f"bert {args.command}: interrupted ({name}){_resume_hint(args) or '; nothing was saved'}",
-              file=sys.stderr)
+        print(
+            f"bert {args.command}: interrupted ({name}){_resume_hint(args) or '; nothing was saved'}",
+            file=sys.stderr,
+        )
         return 128 + getattr(signal, name, signal.SIGINT)
     finally:
         signal.signal(signal.SIGTERM, previous)
@@ -313,8 +454,12 @@ def _resume_hint(args) -> str:
     from bert.checkpoints import latest_checkpoint
 
     out = getattr(args, "run_out", None)
-    for folder in ([Path(out), Path(out).with_name(Path(out).name + ".new")] if out else []):
+    for folder in (
+        [Path(out), Path(out).with_name(Path(out).name + ".new")] if out else []
+    ):
         if (checkpoint := latest_checkpoint(folder)) is not None:
-            return (f"; its newest checkpoint is {checkpoint}: continue it with "
-                    f"bert {args.command} --out {shlex.quote(str(folder))} --resume")
+            return (
+                f"; its newest checkpoint is {checkpoint}: continue it with "
+                f"bert {args.command} --out {shlex.quote(str(folder))} --resume"
+            )
     return ""

@@ -27,7 +27,8 @@ class BertConfig:
     num_hidden_layers: int = 12  # L: encoder layers
     num_attention_heads: int = 12  # A: heads per layer, each of size H / A
     intermediate_size: int = 3072  # feed-forward width, 4H in the paper
-    hidden_act: str = "gelu"  # exact (erf) GELU, as transformers; Google's TF code: tanh approximation
+    # exact (erf) GELU, as transformers; Google's TF code: tanh approximation
+    hidden_act: str = "gelu"
     hidden_dropout_prob: float = 0.1  # dropout on embeddings and sub-layer outputs
     attention_probs_dropout_prob: float = 0.1  # dropout on attention weights
     max_position_embeddings: int = 512  # longest input, in tokens
@@ -35,13 +36,18 @@ class BertConfig:
     layer_norm_eps: float = 1e-12
     pad_token_id: int = 0
     initializer_range: float = 0.02  # std of the normal initialisation
-    pre_layer_norm: bool = False  # LayerNorm before each sub-layer (chapter 5); not in transformers
-    # for a classifier (chapter 11): its label names, and the dropout before its head (None = hidden's)
-    id2label: dict[int, str] = field(default_factory=lambda: {0: "LABEL_0", 1: "LABEL_1"})
+    # LayerNorm before each sub-layer (chapter 5); not in transformers
+    pre_layer_norm: bool = False
+    # for a classifier (chapter 11): its label names, and the dropout before its head
+    # (None = hidden's)
+    id2label: dict[int, str] = field(
+        default_factory=lambda: {0: "LABEL_0", 1: "LABEL_1"}
+    )
     classifier_dropout: float | None = None
 
     def __post_init__(self):
-        self.id2label = {int(i): str(name) for i, name in self.id2label.items()}  # JSON keys are strings
+        # JSON keys are strings
+        self.id2label = {int(i): str(name) for i, name in self.id2label.items()}
         validate(self)
 
     @property
@@ -54,8 +60,15 @@ class BertConfig:
 
 
 # %% book/01_from_transformers_to_bert.md, code cell 6
-_POSITIVE_INTS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
-                  "intermediate_size", "max_position_embeddings", "type_vocab_size")
+_POSITIVE_INTS = (
+    "vocab_size",
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "intermediate_size",
+    "max_position_embeddings",
+    "type_vocab_size",
+)
 
 
 def validate(config: BertConfig) -> None:
@@ -63,25 +76,45 @@ def validate(config: BertConfig) -> None:
     for name in _POSITIVE_INTS:
         value = getattr(config, name)
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise ValueError(f"BertConfig.{name} must be a positive integer, got {value!r}")
+            raise ValueError(
+                f"BertConfig.{name} must be a positive integer, got {value!r}"
+            )
     if config.hidden_size % config.num_attention_heads:
         raise ValueError(
             f"hidden_size {config.hidden_size} is not divisible by num_attention_heads "
             f"{config.num_attention_heads}: each head gets hidden_size / heads dimensions, so pick "
-            f"a head count that divides it (e.g. {config.hidden_size // 64 or 1} heads of size 64)")
-    for name in ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout"):
+            f"a head count that divides it (e.g. {config.hidden_size // 64 or 1} heads of size 64)"
+        )
+    for name in (
+        "hidden_dropout_prob",
+        "attention_probs_dropout_prob",
+        "classifier_dropout",
+    ):
         if getattr(config, name) is not None and not 0.0 <= getattr(config, name) < 1.0:
-            raise ValueError(f"BertConfig.{name} must be in [0, 1), got {getattr(config, name)!r}")
-    if sorted(config.id2label) != list(range(len(config.id2label))) or not config.id2label:
-        raise ValueError(f"id2label must number the labels 0, 1, 2, ... with no gaps, got {config.id2label}")
+            raise ValueError(
+                f"BertConfig.{name} must be in [0, 1), got {getattr(config, name)!r}"
+            )
+    if (
+        sorted(config.id2label) != list(range(len(config.id2label)))
+        or not config.id2label
+    ):
+        raise ValueError(
+            f"id2label must number the labels 0, 1, 2, ... with no gaps, got {config.id2label}"
+        )
     if config.hidden_act not in ACTIVATIONS:
-        raise ValueError(f"hidden_act {config.hidden_act!r} is not supported; choose one of {ACTIVATIONS}")
+        raise ValueError(
+            f"hidden_act {config.hidden_act!r} is not supported; choose one of {ACTIVATIONS}"
+        )
     if not 0 <= config.pad_token_id < config.vocab_size:
-        raise ValueError(f"pad_token_id {config.pad_token_id} is outside the vocabulary "
-                         f"[0, {config.vocab_size})")
+        raise ValueError(
+            f"pad_token_id {config.pad_token_id} is outside the vocabulary "
+            f"[0, {config.vocab_size})"
+        )
     for name in ("layer_norm_eps", "initializer_range"):
         if not getattr(config, name) > 0:
-            raise ValueError(f"BertConfig.{name} must be positive, got {getattr(config, name)!r}")
+            raise ValueError(
+                f"BertConfig.{name} must be positive, got {getattr(config, name)!r}"
+            )
 
 
 # %% book/01_from_transformers_to_bert.md, code cell 8
@@ -100,8 +133,12 @@ def preset(name: str, **overrides) -> BertConfig:
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
     layers, hidden = PRESETS[name]
-    shape = dict(num_hidden_layers=layers, hidden_size=hidden,
-                 num_attention_heads=hidden // 64, intermediate_size=4 * hidden)
+    shape = dict(
+        num_hidden_layers=layers,
+        hidden_size=hidden,
+        num_attention_heads=hidden // 64,
+        intermediate_size=4 * hidden,
+    )
     return BertConfig(**{**shape, **overrides})
 
 
@@ -120,40 +157,66 @@ def parameter_counts(config: BertConfig) -> dict[str, int]:
 
 # %% book/01_from_transformers_to_bert.md, code cell 13
 def config_to_dict(config: BertConfig) -> dict:
-    label2id = {name: i for i, name in config.id2label.items()}  # transformers keeps both directions
+    # transformers keeps both directions
+    label2id = {name: i for i, name in config.id2label.items()}
     return {"model_type": "bert", **asdict(config), "label2id": label2id}
 
 
-_OURS_ONLY = {  # config.json fields that change the outputs: the one value we build, and why no other
-    "position_embedding_type": ("absolute", "this book implements learned absolute positions"),
-    "is_decoder": (False, "a decoder's attention is causal, each token seeing only those before it; this "
-                          "book's encoder attends both ways"),
-    "add_cross_attention": (False, "its layers also attend to another model's outputs (cross-attention), "
-                                   "which this book's layers do not have"),
-    "quantization_config": (None, "its weights are stored quantized, and this book computes with plain "
-                                  "floating-point weights"),
+# config.json fields that change the outputs: the one value we build, and why no other
+_OURS_ONLY = {
+    "position_embedding_type": (
+        "absolute",
+        "this book implements learned absolute positions",
+    ),
+    "is_decoder": (
+        False,
+        "a decoder's attention is causal, each token seeing only those before it; this "
+        "book's encoder attends both ways",
+    ),
+    "add_cross_attention": (
+        False,
+        "its layers also attend to another model's outputs (cross-attention), "
+        "which this book's layers do not have",
+    ),
+    "quantization_config": (
+        None,
+        "its weights are stored quantized, and this book computes with plain "
+        "floating-point weights",
+    ),
 }
 
 
 def config_from_dict(values: dict) -> BertConfig:
     """A BertConfig from a config.json dictionary, ignoring transformers' bookkeeping keys."""
     if values.get("model_type", "bert") != "bert":
-        raise ValueError(f"config.json describes a {values['model_type']!r} model, not 'bert'")
+        raise ValueError(
+            f"config.json describes a {values['model_type']!r} model, not 'bert'"
+        )
     for name, (ours, why) in _OURS_ONLY.items():
         if values.get(name, ours) != ours:
             raise ValueError(f"{name} {values[name]!r} is not supported: {why}")
     if values.get("hidden_act", "gelu") not in ACTIVATIONS:
-        raise ValueError(f"hidden_act {values['hidden_act']!r} is not supported: this book's feed-forward "
-                         f"layer computes {' or '.join(ACTIVATIONS)} (chapter 5), and another "
-                         "activation would change every output")
-    if "id2label" not in values and isinstance(values.get("num_labels"), int):  # an older config.json
-        values = {**values, "id2label": {i: f"LABEL_{i}" for i in range(values["num_labels"])}}
+        raise ValueError(
+            f"hidden_act {values['hidden_act']!r} is not supported: this book's feed-forward "
+            f"layer computes {' or '.join(ACTIVATIONS)} (chapter 5), and another "
+            "activation would change every output"
+        )
+    # an older config.json
+    if "id2label" not in values and isinstance(values.get("num_labels"), int):
+        values = {
+            **values,
+            "id2label": {i: f"LABEL_{i}" for i in range(values["num_labels"])},
+        }
     known = {f.name for f in fields(BertConfig)}
-    return BertConfig(**{k: v for k, v in values.items() if k in known and v is not None})
+    return BertConfig(
+        **{k: v for k, v in values.items() if k in known and v is not None}
+    )
 
 
 def save_config(config: BertConfig, path: str | os.PathLike) -> None:
-    atomic_write(path, json.dumps(config_to_dict(config), indent=2, sort_keys=True) + "\n")
+    atomic_write(
+        path, json.dumps(config_to_dict(config), indent=2, sort_keys=True) + "\n"
+    )
 
 
 def load_config(path: str | os.PathLike) -> BertConfig:

@@ -21,7 +21,8 @@ from bert.tokenizer import BertTokenizer
 
 # %% book/07_pretraining_data.md, code cell 7
 FILE_FORMATS = {".txt": "text", ".json": "json", ".jsonl": "json", ".csv": "csv"}
-TEXT_FIELDS = ("text", "extract")  # the field that holds a document, in order of preference
+# the field that holds a document, in order of preference
+TEXT_FIELDS = ("text", "extract")
 
 
 def load_documents(source: str = "wiki") -> list[str]:
@@ -37,64 +38,88 @@ def load_documents(source: str = "wiki") -> list[str]:
         texts = _read_file(Path(source))
     else:
         texts = _read_hub(source)
-    documents = list(dict.fromkeys(t.strip() for t in texts if isinstance(t, str) and t.strip()))
+    documents = list(
+        dict.fromkeys(t.strip() for t in texts if isinstance(t, str) and t.strip())
+    )
     if not documents:
-        raise ValueError(f"{source} holds no text: give a corpus with at least one non-empty document")
+        raise ValueError(
+            f"{source} holds no text: give a corpus with at least one non-empty document"
+        )
     return documents
 
 
 # %% book/07_pretraining_data.md, code cell 8
 def _read_file(path: Path) -> list[str]:
     if not path.is_file():
-        raise FileNotFoundError(f"no file at {path}: give an existing .txt, .json, .jsonl or .csv "
-                                "file, or 'wiki' for the corpus that ships with the book")
+        raise FileNotFoundError(
+            f"no file at {path}: give an existing .txt, .json, .jsonl or .csv "
+            "file, or 'wiki' for the corpus that ships with the book"
+        )
     if path.suffix not in FILE_FORMATS:
-        raise ValueError(f"{path}: cannot read {path.suffix or 'files without a suffix'}; "
-                         f"use one of {', '.join(FILE_FORMATS)}")
+        raise ValueError(
+            f"{path}: cannot read {path.suffix or 'files without a suffix'}; "
+            f"use one of {', '.join(FILE_FORMATS)}"
+        )
     data = path.read_bytes()
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise ValueError(f"{path} is not UTF-8: byte {error.start} is 0x{data[error.start]:02x}. "
-                         f"Convert it from its encoding first, e.g. `iconv -f latin1 -t utf-8 "
-                         f"{path.name} > utf8-{path.name}`") from None
+        raise ValueError(
+            f"{path} is not UTF-8: byte {error.start} is 0x{data[error.start]:02x}. "
+            f"Convert it from its encoding first, e.g. `iconv -f latin1 -t utf-8 "
+            f"{path.name} > utf8-{path.name}`"
+        ) from None
     if path.suffix == ".txt":
         return re.split(r"\n\s*\n", text)
     with tempfile.TemporaryDirectory() as cache:
         try:
-            table = datasets.load_dataset(FILE_FORMATS[path.suffix], data_files=str(path), split="train",
-                                          cache_dir=cache, keep_in_memory=True)
+            table = datasets.load_dataset(
+                FILE_FORMATS[path.suffix],
+                data_files=str(path),
+                split="train",
+                cache_dir=cache,
+                keep_in_memory=True,
+            )
         except datasets.exceptions.DatasetGenerationError as error:
-            raise ValueError(f"{path} is not valid {path.suffix[1:].upper()}: "
-                             f"{error.__cause__ or error}") from None
+            raise ValueError(
+                f"{path} is not valid {path.suffix[1:].upper()}: "
+                f"{error.__cause__ or error}"
+            ) from None
         return _text_column(table, str(path))
 
 
 def _read_hub(name: str) -> list[str]:
     try:
         table = datasets.load_dataset(name, split="train")
-    except Exception as error:  # offline, unknown name, several configs...: say what works instead
-        raise ValueError(f"{name!r} is not a local file, and loading it as a Hugging Face dataset failed "
-                         f"({type(error).__name__}: {error}). Offline, pass 'wiki' or a .txt, .json, "
-                         ".jsonl or .csv file") from error
+    # offline, unknown name, several configs...: say what works instead
+    except Exception as error:
+        raise ValueError(
+            f"{name!r} is not a local file, and loading it as a Hugging Face dataset failed "
+            f"({type(error).__name__}: {error}). Offline, pass 'wiki' or a .txt, .json, "
+            ".jsonl or .csv file"
+        ) from error
     return _text_column(table, name)
 
 
 def _text_column(table: datasets.Dataset, source: str) -> list[str]:
     field = next((name for name in TEXT_FIELDS if name in table.column_names), None)
     if field is None:
-        raise ValueError(f"{source} has the fields {table.column_names[:8]} but no 'text' field: rename "
-                         "the one that holds the documents to 'text' (JSON: one object per document)")
+        raise ValueError(
+            f"{source} has the fields {table.column_names[:8]} but no 'text' field: rename "
+            "the one that holds the documents to 'text' (JSON: one object per document)"
+        )
     return list(table[field])
 
 
 # %% book/07_pretraining_data.md, code cell 11
 ABBREVIATIONS = frozenset(  # words that end in a full stop without ending the sentence
     "Mr Mrs Ms Dr Prof Sr Jr St Mt Ft Gen Col Lt Capt Sgt Rev Gov Sen Rep Pres No Nos Vol Fig Inc Ltd "
-    "Co Corp Bros vs ca approx cf e.g i.e Jan Feb Mar Apr Jun Jul Aug Sep Sept Oct Nov Dec".split())
+    "Co Corp Bros vs ca approx cf e.g i.e Jan Feb Mar Apr Jun Jul Aug Sep Sept Oct Nov Dec".split()
+)
 _SENTENCE_END = re.compile(r"""[.!?]+["'”’)\]]*(?=\s+["'“‘(\[]?[A-Z0-9À-Þ])""")
 _WORD_BEFORE = re.compile(r"[\w.]*$")
-_INITIALS = re.compile(r"(?:[A-Z]\.)*[A-Z]")  # J. R. R. and U.S.: single capitals with stops
+# J. R. R. and U.S.: single capitals with stops
+_INITIALS = re.compile(r"(?:[A-Z]\.)*[A-Z]")
 
 
 def split_sentences(text: str) -> list[str]:
@@ -104,69 +129,99 @@ def split_sentences(text: str) -> list[str]:
         start = 0
         for end in _SENTENCE_END.finditer(paragraph):
             word = _WORD_BEFORE.search(paragraph, start, end.start()).group()
-            if end.group()[0] == "." and (word in ABBREVIATIONS or _INITIALS.fullmatch(word)):
+            if end.group()[0] == "." and (
+                word in ABBREVIATIONS or _INITIALS.fullmatch(word)
+            ):
                 continue
-            sentences.append(paragraph[start:end.end()].strip())
+            sentences.append(paragraph[start : end.end()].strip())
             start = end.end()
         sentences.append(paragraph[start:].strip())
     return [s for s in sentences if s]
 
 
 # %% book/07_pretraining_data.md, code cell 14
-def split_documents(documents: list[str], eval_fraction: float = 0.02, seed: int = 0) -> tuple[list[str], list[str]]:
+def split_documents(
+    documents: list[str], eval_fraction: float = 0.02, seed: int = 0
+) -> tuple[list[str], list[str]]:
     """(train, held_out): whole documents, chosen by `seed`, each list in corpus order."""
     if not 0 <= eval_fraction < 1:
         raise ValueError(f"eval_fraction must be in [0, 1), got {eval_fraction}")
     n_eval = max(1, round(len(documents) * eval_fraction)) if eval_fraction else 0
     if n_eval >= len(documents):
-        raise ValueError(f"{len(documents)} document(s) cannot be split into a training and a held-out "
-                         "set: give more documents (in a .txt file a blank line separates two), or "
-                         "eval_fraction=0 to hold nothing out")
+        raise ValueError(
+            f"{len(documents)} document(s) cannot be split into a training and a held-out "
+            "set: give more documents (in a .txt file a blank line separates two), or "
+            "eval_fraction=0 to hold nothing out"
+        )
     order = list(range(len(documents)))
     random.Random(seed).shuffle(order)
     held_out = set(order[:n_eval])
-    return ([d for i, d in enumerate(documents) if i not in held_out],
-            [d for i, d in enumerate(documents) if i in held_out])
+    return (
+        [d for i, d in enumerate(documents) if i not in held_out],
+        [d for i, d in enumerate(documents) if i in held_out],
+    )
 
 
 # %% book/07_pretraining_data.md, code cell 16
-def tokenize_documents(documents: list[str], tokenizer: BertTokenizer, batch_size: int = 1024) -> list[list[list[int]]]:
+def tokenize_documents(
+    documents: list[str], tokenizer: BertTokenizer, batch_size: int = 1024
+) -> list[list[list[int]]]:
     """documents → sentences → token ids (no special tokens); empty sentences are dropped."""
     sentences = [split_sentences(d) for d in documents]
     flat = [s for doc in sentences for s in doc]
-    order = sorted(range(len(flat)), key=lambda i: len(flat[i]))  # similar lengths: little padding
+    # similar lengths: little padding
+    order = sorted(range(len(flat)), key=lambda i: len(flat[i]))
     ids: list[list[int]] = [[] for _ in flat]
     specials = tokenizer.special_token_ids
     for start in range(0, len(order), batch_size):
-        chunk = order[start:start + batch_size]
-        batch = tokenizer([flat[i] for i in chunk], max_length=None, return_tensors=None)
+        chunk = order[start : start + batch_size]
+        batch = tokenizer(
+            [flat[i] for i in chunk], max_length=None, return_tensors=None
+        )
         for i, row, mask in zip(chunk, batch["input_ids"], batch["attention_mask"]):
-            ids[i] = [t for t in row[1:sum(mask) - 1] if t not in specials]  # inside [CLS] ... [SEP]
+            # inside [CLS] ... [SEP]
+            ids[i] = [t for t in row[1 : sum(mask) - 1] if t not in specials]
     tokenized, k = [], 0
     for doc in sentences:
-        tokenized.append([s for s in ids[k:k + len(doc)] if s])
+        tokenized.append([s for s in ids[k : k + len(doc)] if s])
         k += len(doc)
     return tokenized
 
 
 # %% book/07_pretraining_data.md, code cell 18
-def _truncate_pair(a: list[int], b: list[int], max_tokens: int, rng: random.Random) -> None:
+def _truncate_pair(
+    a: list[int], b: list[int], max_tokens: int, rng: random.Random
+) -> None:
     """Cut the longer segment, one token at a time, from a random end (Google's truncate_seq_pair)."""
     while len(a) + len(b) > max_tokens:
         longer = a if len(a) > len(b) else b
         del longer[0 if rng.random() < 0.5 else -1]
 
 
-def _pair(a: list[int], b: list[int], label: int, doc_a: int, doc_b: int, tokenizer) -> dict:
+def _pair(
+    a: list[int], b: list[int], label: int, doc_a: int, doc_b: int, tokenizer
+) -> dict:
     """[CLS] A [SEP] B [SEP], segment 0 up to and including the first [SEP], 1 after it."""
     cls, sep = tokenizer.cls_token_id, tokenizer.sep_token_id
-    return {"input_ids": [cls, *a, sep, *b, sep], "token_type_ids": [0] * (len(a) + 2) + [1] * (len(b) + 1),
-            "next_sentence_label": label, "doc_a": doc_a, "doc_b": doc_b}
+    return {
+        "input_ids": [cls, *a, sep, *b, sep],
+        "token_type_ids": [0] * (len(a) + 2) + [1] * (len(b) + 1),
+        "next_sentence_label": label,
+        "doc_a": doc_a,
+        "doc_b": doc_b,
+    }
 
 
 # %% book/07_pretraining_data.md, code cell 19
-def _pairs_from_document(docs: list[list[list[int]]], position: int, nonempty: list[int], tokenizer,
-                         max_seq_len: int, short_seq_prob: float, rng: random.Random) -> list[dict]:
+def _pairs_from_document(
+    docs: list[list[list[int]]],
+    position: int,
+    nonempty: list[int],
+    tokenizer,
+    max_seq_len: int,
+    short_seq_prob: float,
+    rng: random.Random,
+) -> list[dict]:
     """Google's create_instances_from_document, for the document nonempty[position]."""
     index, document = nonempty[position], docs[nonempty[position]]
     max_tokens = max_seq_len - 3  # [CLS] A [SEP] B [SEP]
@@ -182,11 +237,12 @@ def _pairs_from_document(docs: list[list[list[int]]], position: int, nonempty: l
                 k = rng.randrange(len(nonempty) - 1)
                 other = nonempty[k + (k >= position)]  # any document except this one
                 b = []
-                for sentence in docs[other][rng.randrange(len(docs[other])):]:
+                for sentence in docs[other][rng.randrange(len(docs[other])) :]:
                     b += sentence
                     if len(b) >= target - len(a):
                         break
-                i -= len(chunk) - a_end  # the chunk's sentences after A go back for the next chunk
+                # the chunk's sentences after A go back for the next chunk
+                i -= len(chunk) - a_end
                 label = 1
             else:
                 other, label = index, 0
@@ -201,7 +257,12 @@ def _pairs_from_document(docs: list[list[list[int]]], position: int, nonempty: l
 # %% book/07_pretraining_data.md, code cell 20
 def _single(tokens: list[int], doc_a: int, doc_b: int, tokenizer) -> dict:
     ids = [tokenizer.cls_token_id, *tokens, tokenizer.sep_token_id]
-    return {"input_ids": ids, "token_type_ids": [0] * len(ids), "doc_a": doc_a, "doc_b": doc_b}
+    return {
+        "input_ids": ids,
+        "token_type_ids": [0] * len(ids),
+        "doc_a": doc_a,
+        "doc_b": doc_b,
+    }
 
 
 def _packed(docs: list[list[list[int]]], tokenizer, max_seq_len: int) -> list[dict]:
@@ -210,9 +271,11 @@ def _packed(docs: list[list[list[int]]], tokenizer, max_seq_len: int) -> list[di
     examples, tokens, first, last = [], [], 0, 0
     for index, document in enumerate(docs):
         for k, sentence in enumerate(document):
-            separator = [tokenizer.sep_token_id] if tokens and k == 0 else []  # a new document begins
+            # a new document begins
+            separator = [tokenizer.sep_token_id] if tokens and k == 0 else []
             if tokens and len(tokens) + len(separator) + len(sentence) > budget:
-                examples.append(_single(tokens, first, last, tokenizer))  # full: start the next one
+                # full: start the next one
+                examples.append(_single(tokens, first, last, tokenizer))
                 tokens, separator = [], []
             while len(sentence) > budget:  # longer than a whole sequence: cut it
                 examples.append(_single(sentence[:budget], index, index, tokenizer))
@@ -227,8 +290,14 @@ def _packed(docs: list[list[list[int]]], tokenizer, max_seq_len: int) -> list[di
 
 
 # %% book/07_pretraining_data.md, code cell 21
-def create_examples(tokenized_docs: list[list[list[int]]], tokenizer: BertTokenizer, max_seq_len: int = 128,
-                    short_seq_prob: float = 0.1, nsp: bool = True, seed: int = 0) -> list[dict]:
+def create_examples(
+    tokenized_docs: list[list[list[int]]],
+    tokenizer: BertTokenizer,
+    max_seq_len: int = 128,
+    short_seq_prob: float = 0.1,
+    nsp: bool = True,
+    seed: int = 0,
+) -> list[dict]:
     """Pretraining examples, in document order (shuffle when batching).
 
     nsp=True: [CLS] A [SEP] B [SEP] with next_sentence_label (0: B follows A, 1: B is random),
@@ -236,19 +305,27 @@ def create_examples(tokenized_docs: list[list[list[int]]], tokenizer: BertTokeni
     Every example has input_ids, token_type_ids and the documents it came from, doc_a and doc_b.
     """
     if max_seq_len < 5:
-        raise ValueError(f"max_seq_len={max_seq_len} leaves no room for text next to the special tokens")
+        raise ValueError(
+            f"max_seq_len={max_seq_len} leaves no room for text next to the special tokens"
+        )
     docs = [[s for s in doc if s] for doc in tokenized_docs]
     if not nsp:
         return _packed(docs, tokenizer, max_seq_len)
     nonempty = [i for i, doc in enumerate(docs) if doc]
     if len(nonempty) < 2:
-        raise SettingError(f"next sentence prediction needs at least two documents, to draw random B "
-                           f"segments from another one; got {len(nonempty)}. Give more documents, or train "
-                           "MLM-only (`nsp=False`)")
+        raise SettingError(
+            f"next sentence prediction needs at least two documents, to draw random B "
+            f"segments from another one; got {len(nonempty)}. Give more documents, or train "
+            "MLM-only (`nsp=False`)"
+        )
     rng = random.Random(seed)
-    return [example for position in range(len(nonempty))
-            for example in _pairs_from_document(docs, position, nonempty, tokenizer, max_seq_len,
-                                                short_seq_prob, rng)]
+    return [
+        example
+        for position in range(len(nonempty))
+        for example in _pairs_from_document(
+            docs, position, nonempty, tokenizer, max_seq_len, short_seq_prob, rng
+        )
+    ]
 
 
 # %% book/07_pretraining_data.md, code cell 24
@@ -266,34 +343,53 @@ class PretrainingDataset(torch.utils.data.Dataset):
 
 
 # %% book/07_pretraining_data.md, code cell 25
-PAD_VALUES = {"token_type_ids": 0, "attention_mask": 0, "labels": -100, "word_ids": -1, "offset_mapping": 0}
-ROW_FIELDS = ("labels", "next_sentence_label", "start_positions", "end_positions")  # one value per row
+PAD_VALUES = {
+    "token_type_ids": 0,
+    "attention_mask": 0,
+    "labels": -100,
+    "word_ids": -1,
+    "offset_mapping": 0,
+}
+# one value per row
+ROW_FIELDS = ("labels", "next_sentence_label", "start_positions", "end_positions")
 
 
-def pad_batch(rows: list[dict], pad_token_id: int, pad_to_multiple_of: int | None = None) -> dict[str, torch.Tensor]:
+def pad_batch(
+    rows: list[dict], pad_token_id: int, pad_to_multiple_of: int | None = None
+) -> dict[str, torch.Tensor]:
     """Rows of lists → (B, L) long tensors, L the longest row rounded up to pad_to_multiple_of.
 
     input_ids is padded with pad_token_id and the fields of PAD_VALUES with theirs; attention_mask
     (1 = real token) and token_type_ids (all 0) are made when the rows have none; the ROW_FIELDS
     holding one value per row are stacked to (B,). Other keys are left out."""
     if not rows:
-        raise ValueError("cannot pad an empty list of rows into a batch: give at least one example")
+        raise ValueError(
+            "cannot pad an empty list of rows into a batch: give at least one example"
+        )
     lengths = [len(row["input_ids"]) for row in rows]
     L = max(lengths)
     if pad_to_multiple_of:
         L = -(-L // pad_to_multiple_of) * pad_to_multiple_of
     batch = {"input_ids": _padded(rows, "input_ids", pad_token_id, L)}
-    batch["token_type_ids"] = (_padded(rows, "token_type_ids", 0, L) if "token_type_ids" in rows[0]
-                               else torch.zeros((len(rows), L), dtype=torch.long))
-    batch["attention_mask"] = (_padded(rows, "attention_mask", 0, L) if "attention_mask" in rows[0]
-                               else (torch.arange(L) < torch.tensor(lengths)[:, None]).long())  # (B, L)
+    batch["token_type_ids"] = (
+        _padded(rows, "token_type_ids", 0, L)
+        if "token_type_ids" in rows[0]
+        else torch.zeros((len(rows), L), dtype=torch.long)
+    )
+    batch["attention_mask"] = (
+        _padded(rows, "attention_mask", 0, L)
+        if "attention_mask" in rows[0]
+        # (B, L)
+        else (torch.arange(L) < torch.tensor(lengths)[:, None]).long()
+    )
     for name, value in rows[0].items():
         if name in batch:
             continue
         if name in ROW_FIELDS and torch.as_tensor(value).ndim == 0:
             batch[name] = torch.tensor([row[name] for row in rows])  # (B,)
         elif name in PAD_VALUES:
-            batch[name] = _padded(rows, name, PAD_VALUES[name], L)  # (B, L), offsets (B, L, 2)
+            # (B, L), offsets (B, L, 2)
+            batch[name] = _padded(rows, name, PAD_VALUES[name], L)
     return batch
 
 
@@ -303,9 +399,11 @@ def _padded(rows: list[dict], name: str, value: int, length: int) -> torch.Tenso
     padded = torch.full((len(rows), length, *first.shape[1:]), value, dtype=torch.long)
     for i, row in enumerate(rows):
         if len(row[name]) != len(row["input_ids"]):
-            raise ValueError(f"row {i}: {name} has {len(row[name])} entries but input_ids has "
-                             f"{len(row['input_ids'])}: a per-token field needs one entry per token")
-        padded[i, :len(row[name])] = torch.as_tensor(row[name])
+            raise ValueError(
+                f"row {i}: {name} has {len(row[name])} entries but input_ids has "
+                f"{len(row['input_ids'])}: a per-token field needs one entry per token"
+            )
+        padded[i, : len(row[name])] = torch.as_tensor(row[name])
     return padded
 
 
@@ -314,36 +412,72 @@ class MaskingCollator:
     """Examples → a padded batch with fresh MLM masks: input_ids, token_type_ids, attention_mask,
     labels (-100 where nothing is predicted), and next_sentence_label when the examples have it."""
 
-    def __init__(self, tokenizer: BertTokenizer, mask_prob: float = 0.15, mask_token_prob: float = 0.8,
-                 random_token_prob: float = 0.1, pad_to_multiple_of: int | None = None):
-        if not (0 <= mask_prob <= 1 and 0 <= mask_token_prob and 0 <= random_token_prob
-                and mask_token_prob + random_token_prob <= 1):
-            raise ValueError("mask_prob must be in [0, 1], and mask_token_prob + random_token_prob "
-                             f"at most 1; got {mask_prob}, {mask_token_prob}, {random_token_prob}")
-        self.mask_prob, self.mask_token_prob, self.random_token_prob = mask_prob, mask_token_prob, random_token_prob
+    def __init__(
+        self,
+        tokenizer: BertTokenizer,
+        mask_prob: float = 0.15,
+        mask_token_prob: float = 0.8,
+        random_token_prob: float = 0.1,
+        pad_to_multiple_of: int | None = None,
+    ):
+        if not (
+            0 <= mask_prob <= 1
+            and 0 <= mask_token_prob
+            and 0 <= random_token_prob
+            and mask_token_prob + random_token_prob <= 1
+        ):
+            raise ValueError(
+                "mask_prob must be in [0, 1], and mask_token_prob + random_token_prob "
+                f"at most 1; got {mask_prob}, {mask_token_prob}, {random_token_prob}"
+            )
+        self.mask_prob, self.mask_token_prob, self.random_token_prob = (
+            mask_prob,
+            mask_token_prob,
+            random_token_prob,
+        )
         self.pad_to_multiple_of = pad_to_multiple_of
         self.pad_id, self.mask_id = tokenizer.pad_token_id, tokenizer.mask_token_id
         self.special_ids = torch.tensor(sorted(tokenizer.special_token_ids))
-        ordinary = sorted(set(range(tokenizer.vocab_size)) - tokenizer.special_token_ids)
+        ordinary = sorted(
+            set(range(tokenizer.vocab_size)) - tokenizer.special_token_ids
+        )
         self.replacement_ids = torch.tensor(ordinary)  # what a "random token" may be
 
-    def __call__(self, examples: list[dict], generator: torch.Generator | None = None) -> dict:
+    def __call__(
+        self, examples: list[dict], generator: torch.Generator | None = None
+    ) -> dict:
         batch = self.pad(examples)
         batch["input_ids"], batch["labels"] = self.mask(batch["input_ids"], generator)
         return batch
 
     def pad(self, examples: list[dict]) -> dict:
         """Pad to the longest example (rounded up to pad_to_multiple_of): [PAD], segment 0, mask 0."""
-        return pad_batch(examples, self.pad_id, self.pad_to_multiple_of)  # drops doc_a and doc_b
+        # drops doc_a and doc_b
+        return pad_batch(examples, self.pad_id, self.pad_to_multiple_of)
 
-    def mask(self, input_ids: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def mask(
+        self, input_ids: torch.Tensor, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(masked input_ids, labels), both (B, L). Padding is [PAD], a special token: never chosen."""
         maskable = ~torch.isin(input_ids, self.special_ids)  # (B, L)
-        chosen = maskable & (torch.rand(input_ids.shape, generator=generator) < self.mask_prob)
+        chosen = maskable & (
+            torch.rand(input_ids.shape, generator=generator) < self.mask_prob
+        )
         labels = input_ids.masked_fill(~chosen, -100)
-        fate = torch.rand(input_ids.shape, generator=generator)  # one draw splits 80 / 10 / 10
+        # one draw splits 80 / 10 / 10
+        fate = torch.rand(input_ids.shape, generator=generator)
         to_mask = chosen & (fate < self.mask_token_prob)
-        to_random = chosen & (fate >= self.mask_token_prob) & (fate < self.mask_token_prob + self.random_token_prob)
-        random_ids = self.replacement_ids[torch.randint(len(self.replacement_ids), input_ids.shape, generator=generator)]
-        masked = torch.where(to_mask, self.mask_id, torch.where(to_random, random_ids, input_ids))
+        to_random = (
+            chosen
+            & (fate >= self.mask_token_prob)
+            & (fate < self.mask_token_prob + self.random_token_prob)
+        )
+        random_ids = self.replacement_ids[
+            torch.randint(
+                len(self.replacement_ids), input_ids.shape, generator=generator
+            )
+        ]
+        masked = torch.where(
+            to_mask, self.mask_id, torch.where(to_random, random_ids, input_ids)
+        )
         return masked, labels

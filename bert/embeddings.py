@@ -20,44 +20,74 @@ class BertEmbeddings(nn.Module):
         super().__init__()
         self.config = config
         H = config.hidden_size
-        self.word_embeddings = nn.Embedding(config.vocab_size, H, padding_idx=config.pad_token_id)
+        self.word_embeddings = nn.Embedding(
+            config.vocab_size, H, padding_idx=config.pad_token_id
+        )
         self.position_embeddings = nn.Embedding(config.max_position_embeddings, H)
         self.token_type_embeddings = nn.Embedding(config.type_vocab_size, H)
         self.LayerNorm = nn.LayerNorm(H, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
-        # not a parameter and not saved: positions 0..P-1, moved with the model to its device
-        self.register_buffer("position_ids", torch.arange(config.max_position_embeddings), persistent=False)
+        # not a parameter and not saved: positions 0..P-1, moved with the model to its
+        # device
+        self.register_buffer(
+            "position_ids",
+            torch.arange(config.max_position_embeddings),
+            persistent=False,
+        )
 
-    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None
+    ) -> torch.Tensor:
         check_token_ids(input_ids, token_type_ids, self.config)
         seq_len = input_ids.shape[1]
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)  # one segment: all "A"
-        x = self.word_embeddings(input_ids) + self.token_type_embeddings(token_type_ids)  # (B, L, H)
-        x = x + self.position_embeddings(self.position_ids[:seq_len])  # (L, H) broadcasts over B
+        # (B, L, H)
+        x = self.word_embeddings(input_ids) + self.token_type_embeddings(token_type_ids)
+        # (L, H) broadcasts over B
+        x = x + self.position_embeddings(self.position_ids[:seq_len])
         return self.dropout(self.LayerNorm(x))
 
 
 # %% book/03_embeddings.md, code cell 5
-def check_token_ids(input_ids: torch.Tensor, token_type_ids: torch.Tensor | None, config: BertConfig) -> None:
+def check_token_ids(
+    input_ids: torch.Tensor, token_type_ids: torch.Tensor | None, config: BertConfig
+) -> None:
     """Raise ValueError, with the fix, for ids that the embedding tables cannot look up."""
     if input_ids.dim() != 2 or input_ids.dtype not in (torch.long, torch.int):
-        hint = ": one text is a batch of one, input_ids[None]" if input_ids.dim() == 1 else ""
-        raise ValueError(f"input_ids must be an integer tensor of shape (batch, seq_len), "
-                         f"got {input_ids.dtype} of shape {tuple(input_ids.shape)}{hint}")
+        hint = (
+            ": one text is a batch of one, input_ids[None]"
+            if input_ids.dim() == 1
+            else ""
+        )
+        raise ValueError(
+            f"input_ids must be an integer tensor of shape (batch, seq_len), "
+            f"got {input_ids.dtype} of shape {tuple(input_ids.shape)}{hint}"
+        )
     seq_len = input_ids.shape[1]
     if seq_len > config.max_position_embeddings:
-        raise ValueError(f"the input has {seq_len} tokens but the model has only "
-                         f"{config.max_position_embeddings} positions: truncate it "
-                         f"(tokenizer max_length={config.max_position_embeddings}) or split the text")
-    if input_ids.numel() and not (0 <= input_ids.min() and input_ids.max() < config.vocab_size):
-        raise ValueError(f"token ids must lie in [0, {config.vocab_size}) for this model's vocabulary, "
-                         f"got ids from {input_ids.min().item()} to {input_ids.max().item()}: was the "
-                         "text encoded with a different tokenizer?")
+        raise ValueError(
+            f"the input has {seq_len} tokens but the model has only "
+            f"{config.max_position_embeddings} positions: truncate it "
+            f"(tokenizer max_length={config.max_position_embeddings}) or split the text"
+        )
+    if input_ids.numel() and not (
+        0 <= input_ids.min() and input_ids.max() < config.vocab_size
+    ):
+        raise ValueError(
+            f"token ids must lie in [0, {config.vocab_size}) for this model's vocabulary, "
+            f"got ids from {input_ids.min().item()} to {input_ids.max().item()}: was the "
+            "text encoded with a different tokenizer?"
+        )
     if token_type_ids is not None:
         if token_type_ids.shape != input_ids.shape:
-            raise ValueError(f"token_type_ids has shape {tuple(token_type_ids.shape)} but input_ids has "
-                             f"{tuple(input_ids.shape)}; they must match")
-        if token_type_ids.numel() and not (0 <= token_type_ids.min() and
-                                           token_type_ids.max() < config.type_vocab_size):
-            raise ValueError(f"token_type_ids must lie in [0, {config.type_vocab_size})")
+            raise ValueError(
+                f"token_type_ids has shape {tuple(token_type_ids.shape)} but input_ids has "
+                f"{tuple(input_ids.shape)}; they must match"
+            )
+        if token_type_ids.numel() and not (
+            0 <= token_type_ids.min() and token_type_ids.max() < config.type_vocab_size
+        ):
+            raise ValueError(
+                f"token_type_ids must lie in [0, {config.type_vocab_size})"
+            )

@@ -48,4 +48,5 @@ class BertLayer(nn.Module):
 
     def forward(self, hidden_states, bias=None, output_attentions: bool = False):
         a, weights = self.attention(hidden_states, bias, output_attentions)  # (B, L, H)
-        return self.output(a, self.intermediate), weights  # FFN: (B, L, H) -> (B, L, I) -> (B, L, H)
+        # FFN: (B, L, H) -> (B, L, I) -> (B, L, H)
+        return self.output(a, self.intermediate), weights

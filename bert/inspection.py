@@ -12,20 +12,27 @@ from bert.tokenizer import BertTokenizer
 
 
 @torch.no_grad()
-def attention_maps(model, tokenizer: BertTokenizer, text: str, pair: str | None = None) -> tuple[list[str], torch.Tensor]:
+def attention_maps(
+    model, tokenizer: BertTokenizer, text: str, pair: str | None = None
+) -> tuple[list[str], torch.Tensor]:
     """The tokens of `text` (and `pair`) and the attention weights of every layer and head:
     (layers, heads, L, L), row i is where token i looks."""
     encoder = getattr(model, "bert", model)  # a bare BertModel, or any model with heads
     batch = tokenizer([text], None if pair is None else [pair])
     if batch["input_ids"].shape[1] > encoder.config.max_position_embeddings:
-        raise ValueError(f"the text has {batch['input_ids'].shape[1]} tokens; this model reads at most "
-                         f"{encoder.config.max_position_embeddings}")
+        raise ValueError(
+            f"the text has {batch['input_ids'].shape[1]} tokens; this model reads at most "
+            f"{encoder.config.max_position_embeddings}"
+        )
     was_training = encoder.training
     encoder.eval()
-    out = encoder(**{k: v.to(encoder.device) for k, v in batch.items()}, output_attentions=True)
+    out = encoder(
+        **{k: v.to(encoder.device) for k, v in batch.items()}, output_attentions=True
+    )
     encoder.train(was_training)
     tokens = tokenizer.convert_ids_to_tokens(batch["input_ids"][0].tolist())
-    return tokens, torch.stack([a[0].float().cpu() for a in out.attentions])  # (layers, heads, L, L)
+    # (layers, heads, L, L)
+    return tokens, torch.stack([a[0].float().cpu() for a in out.attentions])
 
 
 # %% book/12_looking_inside.md, code cell 7
@@ -52,7 +59,8 @@ def head_patterns(maps: torch.Tensor, tokens: list[str]) -> dict[str, torch.Tens
         "itself": position[:, None] == position[None, :],
         "previous token": position[None, :] == position[:, None] - 1,
         "next token": position[None, :] == position[:, None] + 1,
-        "same word": (words[:, None] == words[None, :]) & (position[:, None] != position[None, :]),
+        "same word": (words[:, None] == words[None, :])
+        & (position[:, None] != position[None, :]),
     }
     return {name: (maps * mask).sum(-1).mean(-1) for name, mask in targets.items()}
 
@@ -63,4 +71,4 @@ def pca(vectors: torch.Tensor, k: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
     the variance each component explains."""
     centred = vectors.double() - vectors.double().mean(0)
     U, S, _ = torch.linalg.svd(centred, full_matrices=False)
-    return (U[:, :k] * S[:k]).float(), (S[:k] ** 2 / (S ** 2).sum()).float()
+    return (U[:, :k] * S[:k]).float(), (S[:k] ** 2 / (S**2).sum()).float()

@@ -32,16 +32,25 @@ class BertEncoder(nn.Module):
 
     def __init__(self, config: BertConfig):
         super().__init__()
-        self.layer = nn.ModuleList(BertLayer(config) for _ in range(config.num_hidden_layers))
-        self.LayerNorm = (nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-                          if config.pre_layer_norm else nn.Identity())  # post-LN layers end normalised
+        self.layer = nn.ModuleList(
+            BertLayer(config) for _ in range(config.num_hidden_layers)
+        )
+        self.LayerNorm = (
+            nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+            # post-LN layers end normalised
+            if config.pre_layer_norm
+            else nn.Identity()
+        )
 
     def forward(self, hidden_states, bias=None, output_attentions: bool = False):
         attentions = []
         for layer in self.layer:
-            hidden_states, weights = layer(hidden_states, bias, output_attentions)  # (B, L, H)
+            # (B, L, H)
+            hidden_states, weights = layer(hidden_states, bias, output_attentions)
             attentions.append(weights)
-        return self.LayerNorm(hidden_states), tuple(attentions) if output_attentions else None
+        return self.LayerNorm(hidden_states), tuple(
+            attentions
+        ) if output_attentions else None
 
 
 class BertPooler(nn.Module):
@@ -65,7 +74,11 @@ class BertModelOutput:
 
 
 # %% book/06_bert_model.md, code cell 6
-WEIGHTS_FILE, PICKLE_WEIGHTS_FILE, CONFIG_FILE = "model.safetensors", "pytorch_model.bin", "config.json"
+WEIGHTS_FILE, PICKLE_WEIGHTS_FILE, CONFIG_FILE = (
+    "model.safetensors",
+    "pytorch_model.bin",
+    "config.json",
+)
 
 
 def read_weights(folder: str | Path) -> dict[str, torch.Tensor]:
@@ -75,28 +88,47 @@ def read_weights(folder: str | Path) -> dict[str, torch.Tensor]:
         try:
             return load_file(path)
         except (SafetensorError, OSError, ValueError) as error:
-            raise ValueError(f"{path} is not a readable safetensors file ({error}): it may be truncated "
-                             "or corrupt; save or copy it again") from None
+            raise ValueError(
+                f"{path} is not a readable safetensors file ({error}): it may be truncated "
+                "or corrupt; save or copy it again"
+            ) from None
     if (path := folder / PICKLE_WEIGHTS_FILE).exists():
         try:
-            with warnings.catch_warnings():  # torch's notes on pickle protocols: the error below says more
+            # torch's notes on pickle protocols: the error below says more
+            with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
                 return torch.load(path, map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError as error:  # something other than tensors, or bytes that are no pickle
-            reason = re.search(r"(?:Trying to|Unsupported|unsupported)[^\n]*", str(error))  # torch's words
+        # something other than tensors, or bytes that are no pickle
+        except pickle.UnpicklingError as error:
+            # torch's words
+            reason = re.search(
+                r"(?:Trying to|Unsupported|unsupported)[^\n]*", str(error)
+            )
             detail = f" ({reason.group().strip()})" if reason else ""
-            raise ValueError(f"refused to load {path}: it is not a plain file of tensors{detail}, and "
-                             "unpickling anything else could run code. Convert a file you trust to "
-                             "model.safetensors; one that should hold plain tensors is damaged: copy it again") from None
+            raise ValueError(
+                f"refused to load {path}: it is not a plain file of tensors{detail}, and "
+                "unpickling anything else could run code. Convert a file you trust to "
+                "model.safetensors; one that should hold plain tensors is damaged: copy it again"
+            ) from None
         except (EOFError, RuntimeError) as error:
-            raise ValueError(f"{path} is truncated or corrupt ({str(error) or 'it ends too early'}): "
-                             "copy it again") from None
-    raise FileNotFoundError(f"{folder} holds neither {WEIGHTS_FILE} nor {PICKLE_WEIGHTS_FILE}")
+            raise ValueError(
+                f"{path} is truncated or corrupt ({str(error) or 'it ends too early'}): "
+                "copy it again"
+            ) from None
+    raise FileNotFoundError(
+        f"{folder} holds neither {WEIGHTS_FILE} nor {PICKLE_WEIGHTS_FILE}"
+    )
 
 
 # %% book/06_bert_model.md, code cell 7
 ENCODER_PARTS = ("embeddings.", "encoder.")  # must fit the config exactly
-OPTIONAL_PARTS = ("pooler.", "cls.predictions.", "cls.seq_relationship.", "classifier.", "qa_outputs.")
+OPTIONAL_PARTS = (
+    "pooler.",
+    "cls.predictions.",
+    "cls.seq_relationship.",
+    "classifier.",
+    "qa_outputs.",
+)
 
 
 def _part_of(name: str, prefix: str) -> str | None:
@@ -107,14 +139,19 @@ def _part_of(name: str, prefix: str) -> str | None:
     return next((part for part in OPTIONAL_PARTS if bare.startswith(part)), bare)
 
 
-def _sort_out(expected: set[str], stored: set[str], prefix: str) -> tuple[list[str], list[str], list[str]]:
+def _sort_out(
+    expected: set[str], stored: set[str], prefix: str
+) -> tuple[list[str], list[str], list[str]]:
     """(wrong, fresh, ignored): the names that break the fit, the model's names that the checkpoint
     lacks, and the checkpoint's names that the model has no place for."""
     missing, unexpected = expected - stored, stored - expected
-    present = {_part_of(name, prefix) for name in expected & stored} | {None}  # None: the encoder
+    # None: the encoder
+    present = {_part_of(name, prefix) for name in expected & stored} | {None}
     ours = {_part_of(name, prefix) for name in expected} | {None}
-    wrong = ({name for name in missing if _part_of(name, prefix) in present}  # the encoder, or half a part
-             | {name for name in unexpected if _part_of(name, prefix) in ours})
+    # the encoder, or half a part
+    wrong = {name for name in missing if _part_of(name, prefix) in present} | {
+        name for name in unexpected if _part_of(name, prefix) in ours
+    }
     return sorted(wrong), sorted(missing - wrong), sorted(unexpected - wrong)
 
 
@@ -124,8 +161,11 @@ def _renamed(weights: dict, ours_prefixed: bool, prefix: str) -> dict[str, str]:
     theirs_prefixed = any(name.startswith(prefix) for name in weights)
     names = {}
     for original in weights:
-        name = original.replace("LayerNorm.gamma", "LayerNorm.weight").replace("LayerNorm.beta", "LayerNorm.bias")
-        if theirs_prefixed != ours_prefixed:  # a bare encoder into a model with heads, or the other way
+        name = original.replace("LayerNorm.gamma", "LayerNorm.weight").replace(
+            "LayerNorm.beta", "LayerNorm.bias"
+        )
+        # a bare encoder into a model with heads, or the other way
+        if theirs_prefixed != ours_prefixed:
             name = prefix + name if ours_prefixed else name.removeprefix(prefix)
         names[original] = name
     return names
@@ -137,14 +177,17 @@ _logger = logging.getLogger("bert")
 
 def _names(keys, limit: int = 4) -> str:
     keys = sorted(keys)
-    return ", ".join(keys[:limit]) + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
+    return ", ".join(keys[:limit]) + (
+        f" and {len(keys) - limit} more" if len(keys) > limit else ""
+    )
 
 
 class BertPreTrainedModel(nn.Module):
     """Initialisation, from_pretrained and save_pretrained, shared by BertModel and the models with heads."""
 
     base_model_prefix = "bert"  # where models with heads keep their encoder
-    tied_weights: dict[str, str] = {}  # name -> the parameter whose storage it shares (saved once)
+    # name -> the parameter whose storage it shares (saved once)
+    tied_weights: dict[str, str] = {}
 
     def init_weights(self) -> None:
         """BERT's initialisation: N(0, initializer_range²) weights, zero biases, LayerNorm = identity."""
@@ -169,7 +212,9 @@ class BertPreTrainedModel(nn.Module):
         """A model from a Hugging Face folder (config.json + model.safetensors or pytorch_model.bin)."""
         folder = Path(path)
         if not folder.is_dir():
-            raise FileNotFoundError(f"{folder} is not a model folder (it should hold {CONFIG_FILE} and weights)")
+            raise FileNotFoundError(
+                f"{folder} is not a model folder (it should hold {CONFIG_FILE} and weights)"
+            )
         config, weights = load_config(folder), read_weights(folder)
         cls.check_folder(folder, config, weights)
         model = cls(config)  # every tensor initialised, from the caller's random state
@@ -177,33 +222,54 @@ class BertPreTrainedModel(nn.Module):
         return model.eval()
 
     @classmethod
-    def check_folder(cls, folder: Path, config: BertConfig, weights: dict[str, torch.Tensor]) -> None:
+    def check_folder(
+        cls, folder: Path, config: BertConfig, weights: dict[str, torch.Tensor]
+    ) -> None:
         """Refuse a folder this class cannot use: the bare encoder takes any that fits (chapter 8 adds heads)."""
 
-    def load_weights(self, weights: dict[str, torch.Tensor], source: str = "the checkpoint") -> None:
+    def load_weights(
+        self, weights: dict[str, torch.Tensor], source: str = "the checkpoint"
+    ) -> None:
         """Copy in what fits: the encoder exactly; a pooler or head fresh if missing, left out if extra."""
-        expected = {k: v for k, v in self.state_dict().items() if k not in self.tied_weights}
+        expected = {
+            k: v for k, v in self.state_dict().items() if k not in self.tied_weights
+        }
         prefix = self.base_model_prefix + "."
         names = _renamed(weights, any(k.startswith(prefix) for k in expected), prefix)
-        tensors = {names[k]: v for k, v in weights.items() if not k.endswith("embeddings.position_ids")}
+        tensors = {
+            names[k]: v
+            for k, v in weights.items()
+            if not k.endswith("embeddings.position_ids")
+        }
         self._keep_one_copy(tensors, source)
         wrong, fresh, ignored = _sort_out(set(expected), set(tensors), prefix)
         if wrong:
-            missing, unexpected = [k for k in wrong if k in expected], [k for k in wrong if k not in expected]
+            missing, unexpected = (
+                [k for k in wrong if k in expected],
+                [k for k in wrong if k not in expected],
+            )
             problems = ([f"missing {_names(missing)}"] if missing else []) + (
-                [f"unexpected {_names(unexpected)}"] if unexpected else [])
-            raise ValueError(f"{source} does not fit {type(self).__name__}({self.config.num_hidden_layers} "
-                             f"layers, hidden {self.config.hidden_size}): {'; '.join(problems)}. "
-                             "Does its config.json describe these weights?")
+                [f"unexpected {_names(unexpected)}"] if unexpected else []
+            )
+            raise ValueError(
+                f"{source} does not fit {type(self).__name__}({self.config.num_hidden_layers} "
+                f"layers, hidden {self.config.hidden_size}): {'; '.join(problems)}. "
+                "Does its config.json describe these weights?"
+            )
         loaded = sorted(expected.keys() & tensors.keys())
         for name in loaded:
             if tensors[name].shape != expected[name].shape:
-                raise ValueError(f"{source}: tensor {name} has shape {tuple(tensors[name].shape)} but the model "
-                                 f"expects {tuple(expected[name].shape)}; the config and the weights disagree")
+                raise ValueError(
+                    f"{source}: tensor {name} has shape {tuple(tensors[name].shape)} but the model "
+                    f"expects {tuple(expected[name].shape)}; the config and the weights disagree"
+                )
         self.load_state_dict({name: tensors[name] for name in loaded}, strict=False)
         if fresh or ignored:
-            original = {ours: theirs for theirs, ours in names.items()}  # the folder's own names
-            _logger.warning(self._notice(source, fresh, [original[name] for name in ignored]))
+            # the folder's own names
+            original = {ours: theirs for theirs, ours in names.items()}
+            _logger.warning(
+                self._notice(source, fresh, [original[name] for name in ignored])
+            )
 
     def _keep_one_copy(self, tensors: dict[str, torch.Tensor], source: str) -> None:
         """A tied weight stored twice keeps its owner's copy, if it is a copy."""
@@ -212,28 +278,45 @@ class BertPreTrainedModel(nn.Module):
                 continue
             copy = tensors.pop(name)
             if owner not in tensors:
-                tensors[owner] = copy  # transformers, too, ties to whichever of the two is stored
+                # transformers, too, ties to whichever of the two is stored
+                tensors[owner] = copy
             elif not torch.equal(copy, tensors[owner]):
-                raise ValueError(f"{source}: {name} differs from {owner}, so the model was saved untied "
-                                 f"(tie_word_embeddings false); {type(self).__name__} ties the two (chapter 8), "
-                                 "which would change its predictions")
+                raise ValueError(
+                    f"{source}: {name} differs from {owner}, so the model was saved untied "
+                    f"(tie_word_embeddings false); {type(self).__name__} ties the two (chapter 8), "
+                    "which would change its predictions"
+                )
 
     def _notice(self, source: str, fresh: list[str], ignored: list[str]) -> str:
         """One line: what loading initialised fresh and what it left out."""
         model = type(self).__name__
-        said = ([f"newly initialised (not in the folder): {', '.join(fresh)}"] if fresh else []) + (
-            [f"ignored (no place in {model}): {', '.join(ignored)}"] if ignored else [])
+        said = (
+            [f"newly initialised (not in the folder): {', '.join(fresh)}"]
+            if fresh
+            else []
+        ) + (
+            [f"ignored (no place in {model}): {', '.join(ignored)}"] if ignored else []
+        )
         return f"loaded {source} into {model}; " + "; ".join(said)
 
     def save_pretrained(self, path: str | Path) -> None:
         """Write config.json and model.safetensors, both or neither, in a folder transformers can load."""
         folder = Path(path)
         folder.mkdir(parents=True, exist_ok=True)
-        tensors = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()
-                   if k not in self.tied_weights}  # a tied tensor is stored once, under its owner's name
+        tensors = {
+            k: v.detach().cpu().contiguous()
+            for k, v in self.state_dict().items()
+            # a tied tensor is stored once, under its owner's name
+            if k not in self.tied_weights
+        }
         config = {**config_to_dict(self.config), "architectures": [type(self).__name__]}
-        atomic_write_files({folder / WEIGHTS_FILE: save(tensors, metadata={"format": "pt"}),
-                            folder / CONFIG_FILE: json.dumps(config, indent=2, sort_keys=True) + "\n"})
+        atomic_write_files(
+            {
+                folder / WEIGHTS_FILE: save(tensors, metadata={"format": "pt"}),
+                folder / CONFIG_FILE: json.dumps(config, indent=2, sort_keys=True)
+                + "\n",
+            }
+        )
 
 
 # %% book/06_bert_model.md, code cell 10
@@ -248,11 +331,18 @@ class BertModel(BertPreTrainedModel):
         self.pooler = BertPooler(config) if add_pooling_layer else None
         self.init_weights()
 
-    def forward(self, input_ids, attention_mask=None, token_type_ids=None,
-                output_attentions: bool = False) -> BertModelOutput:
+    def forward(
+        self,
+        input_ids,
+        attention_mask=None,
+        token_type_ids=None,
+        output_attentions: bool = False,
+    ) -> BertModelOutput:
         if attention_mask is not None and attention_mask.shape != input_ids.shape:
-            raise ValueError(f"attention_mask has shape {tuple(attention_mask.shape)} but input_ids has "
-                             f"{tuple(input_ids.shape)}: there must be one mask entry per token")
+            raise ValueError(
+                f"attention_mask has shape {tuple(attention_mask.shape)} but input_ids has "
+                f"{tuple(input_ids.shape)}: there must be one mask entry per token"
+            )
         x = self.embeddings(input_ids, token_type_ids)  # (B, L, H)
         bias = None
         if attention_mask is not None and not bool(attention_mask.all()):
@@ -263,7 +353,9 @@ class BertModel(BertPreTrainedModel):
 
 
 # %% book/06_bert_model.md, code cell 15
-def mean_pool(last_hidden_state: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+def mean_pool(
+    last_hidden_state: torch.Tensor, attention_mask: torch.Tensor
+) -> torch.Tensor:
     """(B, L, H) token vectors -> (B, H) mean over the real tokens (attention_mask == 1)."""
     mask = attention_mask.unsqueeze(-1).to(last_hidden_state.dtype)  # (B, L, 1)
     return (last_hidden_state * mask).sum(1) / mask.sum(1).clamp(min=1.0)
@@ -292,7 +384,10 @@ def pick_device(name: str = "auto") -> torch.device:
     try:
         device = torch.device(name)
         torch.empty(0, device=device)
-    except (RuntimeError, AssertionError) as error:  # AssertionError: "Torch not compiled with CUDA"
-        raise SettingError(f"cannot use `device` {name!r} ({str(error).splitlines()[0]}): choose cpu, "
-                           "auto, or cuda / cuda:N where PyTorch sees a GPU") from None
+    # AssertionError: "Torch not compiled with CUDA"
+    except (RuntimeError, AssertionError) as error:
+        raise SettingError(
+            f"cannot use `device` {name!r} ({str(error).splitlines()[0]}): choose cpu, "
+            "auto, or cuda / cuda:N where PyTorch sees a GPU"
+        ) from None
     return device

@@ -18,8 +18,14 @@ from pathlib import Path
 import torch
 
 from bert.config import PRESETS, preset
-from bert.data import (MaskingCollator, PretrainingDataset, create_examples, load_documents,
-                       split_documents, tokenize_documents)
+from bert.data import (
+    MaskingCollator,
+    PretrainingDataset,
+    create_examples,
+    load_documents,
+    split_documents,
+    tokenize_documents,
+)
 from bert.files import RUN_FILE, atomic_write, run_folder
 from bert.heads import BertForPreTraining
 from bert.model import pick_device
@@ -34,51 +40,93 @@ from bert.trainer import SingleProcess, TrainingConfig
 class PretrainingRun(TrainingConfig):
     """A pretraining run: every setting of TrainingConfig, plus the corpus, the model and the masking."""
 
-    out: str = setting(dataclasses.MISSING, "run folder for checkpoints, metrics and the final model")
+    out: str = setting(
+        dataclasses.MISSING, "run folder for checkpoints, metrics and the final model"
+    )
     preset: str = setting("tiny", "model size (chapter 1)", choices=tuple(PRESETS))
-    corpus: str = setting("wiki", "'wiki' (the embedded Wikipedia summaries), a local .txt/.json/.jsonl/"
-                                  ".csv file, or a Hugging Face dataset name when online", aliases=("data",))
-    tokenizer: str | None = setting(None, "use this vocabulary (a model folder or a vocab.txt) instead of "
-                                          "learning one from the corpus")
+    corpus: str = setting(
+        "wiki",
+        "'wiki' (the embedded Wikipedia summaries), a local .txt/.json/.jsonl/"
+        ".csv file, or a Hugging Face dataset name when online",
+        aliases=("data",),
+    )
+    tokenizer: str | None = setting(
+        None,
+        "use this vocabulary (a model folder or a vocab.txt) instead of "
+        "learning one from the corpus",
+    )
     vocab_size: int = setting(8192, "WordPiece vocabulary size, when one is learnt")
-    # the defaults below are the levers that won on a small budget, measured in this chapter
+    # the defaults below are the levers that won on a small budget, measured in this
+    # chapter
     max_seq_len: int = setting(64, "tokens per sequence (BERT: 128, then 512)")
-    mask_prob: float = setting(0.3, "fraction of tokens masked in training batches; held-out "
-                                    "evaluation always masks 15 %")
-    nsp: bool = setting(False, "train next sentence prediction too (otherwise MLM only, on packed "
-                               "sequences, as RoBERTa)")
-    sparse: bool = setting(True, "decode only the masked positions (the same loss, less arithmetic)")
-    pre_layer_norm: bool = setting(False, "LayerNorm before each sub-layer instead of after (not loadable "
-                                          "as a transformers BertModel)", flag="pre-ln")
-    eval_fraction: float = setting(0.02, "fraction of the documents held out for evaluation")
+    mask_prob: float = setting(
+        0.3,
+        "fraction of tokens masked in training batches; held-out "
+        "evaluation always masks 15 %",
+    )
+    nsp: bool = setting(
+        False,
+        "train next sentence prediction too (otherwise MLM only, on packed "
+        "sequences, as RoBERTa)",
+    )
+    sparse: bool = setting(
+        True, "decode only the masked positions (the same loss, less arithmetic)"
+    )
+    pre_layer_norm: bool = setting(
+        False,
+        "LayerNorm before each sub-layer instead of after (not loadable "
+        "as a transformers BertModel)",
+        flag="pre-ln",
+    )
+    eval_fraction: float = setting(
+        0.02, "fraction of the documents held out for evaluation"
+    )
     device: str = setting("auto", "cpu, cuda, cuda:N, or auto")
     batch_size: int = 16  # TrainingConfig's settings, with this chapter's defaults
 
     def __post_init__(self):
         super().__post_init__()
-        check_settings(self, whole=("vocab_size",), positive=("eval_fraction",), fraction=("eval_fraction",))
+        check_settings(
+            self,
+            whole=("vocab_size",),
+            positive=("eval_fraction",),
+            fraction=("eval_fraction",),
+        )
         if self.preset not in PRESETS:
-            raise SettingError(f"unknown `preset` {self.preset!r}; choose one of {', '.join(PRESETS)}")
+            raise SettingError(
+                f"unknown `preset` {self.preset!r}; choose one of {', '.join(PRESETS)}"
+            )
         positions = preset(self.preset).max_position_embeddings
         if not 5 <= self.max_seq_len <= positions:
-            raise SettingError(f"`max_seq_len` must be between 5 (room for [CLS] A [SEP] B [SEP]) and the "
-                               f"{positions} positions of the model, got {self.max_seq_len}")
-        if not 0 < self.mask_prob <= 1:  # 0 masks nothing: the loss is 0 and nothing is learnt
-            raise SettingError(f"`mask_prob` is the fraction of tokens to mask, more than 0 and at most 1, "
-                               f"got {self.mask_prob}")
+            raise SettingError(
+                f"`max_seq_len` must be between 5 (room for [CLS] A [SEP] B [SEP]) and the "
+                f"{positions} positions of the model, got {self.max_seq_len}"
+            )
+        # 0 masks nothing: the loss is 0 and nothing is learnt
+        if not 0 < self.mask_prob <= 1:
+            raise SettingError(
+                f"`mask_prob` is the fraction of tokens to mask, more than 0 and at most 1, "
+                f"got {self.mask_prob}"
+            )
 
 
 # %% book/10_pretraining_tiny_bert.md, code cell 5
-def unigram_accuracy(train_set, eval_set, collator, seed: int = 1234, batch_size: int = 64) -> float:
+def unigram_accuracy(
+    train_set, eval_set, collator, seed: int = 1234, batch_size: int = 64
+) -> float:
     """Held-out MLM accuracy of always predicting the training data's most frequent ordinary token."""
     specials = set(collator.special_ids.tolist())
-    counts = Counter(t for example in train_set for t in example["input_ids"] if t not in specials)
+    counts = Counter(
+        t for example in train_set for t in example["input_ids"] if t not in specials
+    )
     most_common = counts.most_common(1)[0][0]
     generator = torch.Generator().manual_seed(seed)  # the same masks as `evaluate`
     hits = total = 0
     for start in range(0, len(eval_set), batch_size):
-        labels = collator([eval_set[i] for i in range(start, min(start + batch_size, len(eval_set)))],
-                          generator)["labels"]
+        labels = collator(
+            [eval_set[i] for i in range(start, min(start + batch_size, len(eval_set)))],
+            generator,
+        )["labels"]
         masked = labels[labels != -100]
         hits += (masked == most_common).sum().item()
         total += masked.numel()
@@ -91,33 +139,61 @@ SUMMARY_FILE = "summary.json"
 
 def prepare_data(run: PretrainingRun, tokenizer: BertTokenizer | None = None):
     """Documents -> (tokenizer, training set, held-out packed sequences, held-out NSP pairs or None)."""
-    if tokenizer is None and run.tokenizer:  # a wrong path fails before the corpus is read
+    # a wrong path fails before the corpus is read
+    if tokenizer is None and run.tokenizer:
         tokenizer = BertTokenizer.from_pretrained(run.tokenizer)
-    train_docs, eval_docs = split_documents(load_documents(run.corpus), run.eval_fraction, run.seed)
-    if tokenizer is None:  # note: the tokenizers library's training is not bit-reproducible
-        tokenizer = BertTokenizer(train_wordpiece(train_docs, vocab_size=run.vocab_size))
-    train_ids, eval_ids = tokenize_documents(train_docs, tokenizer), tokenize_documents(eval_docs, tokenizer)
-    examples = lambda docs, nsp, seed: PretrainingDataset(create_examples(docs, tokenizer, run.max_seq_len,
-                                                                          nsp=nsp, seed=seed))
+    train_docs, eval_docs = split_documents(
+        load_documents(run.corpus), run.eval_fraction, run.seed
+    )
+    # note: the tokenizers library's training is not bit-reproducible
+    if tokenizer is None:
+        tokenizer = BertTokenizer(
+            train_wordpiece(train_docs, vocab_size=run.vocab_size)
+        )
+    train_ids, eval_ids = (
+        tokenize_documents(train_docs, tokenizer),
+        tokenize_documents(eval_docs, tokenizer),
+    )
+    examples = lambda docs, nsp, seed: PretrainingDataset(
+        create_examples(docs, tokenizer, run.max_seq_len, nsp=nsp, seed=seed)
+    )
     eval_pairs = examples(eval_ids, True, run.seed + 1) if run.nsp else None
-    return tokenizer, examples(train_ids, run.nsp, run.seed), examples(eval_ids, False, run.seed + 1), eval_pairs
+    return (
+        tokenizer,
+        examples(train_ids, run.nsp, run.seed),
+        examples(eval_ids, False, run.seed + 1),
+        eval_pairs,
+    )
 
 
-def pretrain(run: PretrainingRun, resume: bool = False, overwrite: bool = False, progress_bar: bool = True,
-             processes=None, command: str | None = None) -> dict:
+def pretrain(
+    run: PretrainingRun,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress_bar: bool = True,
+    processes=None,
+    command: str | None = None,
+) -> dict:
     """Run the whole recipe; write the model folder, metrics.jsonl and summary.json into run.out.
     `resume` continues the run in run.out (PretrainingRun.from_folder(out) holds its settings);
     `overwrite` replaces the run there once this one has finished; `command` goes into the summary."""
     started = time.time()
     processes = processes or SingleProcess(pick_device(run.device))
-    owned = run_folder(run.out, resume, overwrite, "bert pretrain") if processes.is_main else nullcontext()
-    with owned as folder:  # rank 0 owns the folder; the others read the vocabulary from it
+    owned = (
+        run_folder(run.out, resume, overwrite, "bert pretrain")
+        if processes.is_main
+        else nullcontext()
+    )
+    # rank 0 owns the folder; the others read the vocabulary from it
+    with owned as folder:
         out = Path(processes.share(str(folder) if folder else None))
         summary = _pretrain(run, out, resume, progress_bar, processes, command, started)
     return summary
 
 
-def _pretrain(run, out: Path, resume: bool, progress_bar: bool, processes, command, started) -> dict:
+def _pretrain(
+    run, out: Path, resume: bool, progress_bar: bool, processes, command, started
+) -> dict:
     tokenizer = None
     if not processes.is_main:
         processes.barrier()  # wait for rank 0's vocabulary
@@ -129,23 +205,56 @@ def _pretrain(run, out: Path, resume: bool, progress_bar: bool, processes, comma
             tokenizer.save_pretrained(out)
             atomic_write(out / RUN_FILE, json.dumps(asdict(run), indent=1) + "\n")
         processes.barrier()  # the others may read it now
-        print(f"{len(train_set):,} training and {len(eval_set):,} held-out sequences; "
-              f"vocabulary {tokenizer.vocab_size:,}", file=sys.stderr)
+        print(
+            f"{len(train_set):,} training and {len(eval_set):,} held-out sequences; "
+            f"vocabulary {tokenizer.vocab_size:,}",
+            file=sys.stderr,
+        )
     processes.check_same(train_set)
-    config = preset(run.preset, vocab_size=tokenizer.vocab_size, pad_token_id=tokenizer.pad_token_id,
-                    pre_layer_norm=run.pre_layer_norm)
-    torch.manual_seed(run.seed)  # the same initial weights for the same seed, in every process
+    config = preset(
+        run.preset,
+        vocab_size=tokenizer.vocab_size,
+        pad_token_id=tokenizer.pad_token_id,
+        pre_layer_norm=run.pre_layer_norm,
+    )
+    # the same initial weights for the same seed, in every process
+    torch.manual_seed(run.seed)
     model = BertForPreTraining(config).to(processes.device)
     freeze_unused_heads(model, run.nsp)
-    collator, eval_collator = MaskingCollator(tokenizer, mask_prob=run.mask_prob), MaskingCollator(tokenizer)
-    state = train(model, train_set, eval_set, collator, run, out, resume=resume, progress_bar=progress_bar,
-                  eval_collator=eval_collator, sparse=run.sparse, processes=processes)
+    collator, eval_collator = (
+        MaskingCollator(tokenizer, mask_prob=run.mask_prob),
+        MaskingCollator(tokenizer),
+    )
+    state = train(
+        model,
+        train_set,
+        eval_set,
+        collator,
+        run,
+        out,
+        resume=resume,
+        progress_bar=progress_bar,
+        eval_collator=eval_collator,
+        sparse=run.sparse,
+        processes=processes,
+    )
     summary = None
     if processes.is_main:
         model.save_pretrained(out)
-        atomic_write(out / RUN_FILE, json.dumps(asdict(run), indent=1) + "\n")  # a resumed run's new budget
-        summary = _summary(run, model, state, eval_set, eval_pairs, train_set, eval_collator, started,
-                           processes, command)
+        # a resumed run's new budget
+        atomic_write(out / RUN_FILE, json.dumps(asdict(run), indent=1) + "\n")
+        summary = _summary(
+            run,
+            model,
+            state,
+            eval_set,
+            eval_pairs,
+            train_set,
+            eval_collator,
+            started,
+            processes,
+            command,
+        )
         atomic_write(out / SUMMARY_FILE, json.dumps(summary, indent=1) + "\n")
     return processes.share(summary)  # every process returns rank 0's summary
 
@@ -158,21 +267,44 @@ def freeze_unused_heads(model: BertForPreTraining, nsp: bool) -> None:
         model.cls.seq_relationship.requires_grad_(False)
 
 
-def _summary(run, model, state, eval_set, eval_pairs, train_set, eval_collator, started, processes,
-             command) -> dict:
+def _summary(
+    run,
+    model,
+    state,
+    eval_set,
+    eval_pairs,
+    train_set,
+    eval_collator,
+    started,
+    processes,
+    command,
+) -> dict:
     final = evaluate(model, eval_set, eval_collator)
     if eval_pairs is not None:
-        final["nsp_accuracy"] = evaluate(model, eval_pairs, eval_collator)["nsp_accuracy"]
+        final["nsp_accuracy"] = evaluate(model, eval_pairs, eval_collator)[
+            "nsp_accuracy"
+        ]
         labels = [example["next_sentence_label"] for example in eval_pairs]
-        final["nsp_majority_baseline"] = max(labels.count(0), labels.count(1)) / len(labels)
-    summary = {"command": command, "run": asdict(run), "parameters": sum(p.numel() for p in model.parameters()),
-               "steps": state["step"], "training_seconds": round(state["elapsed"], 1),
-               "wall_seconds_this_session": round(time.time() - started, 1),
-               "tokens_per_second": round(state["tokens"] / max(state["train_seconds"], 1e-9)),
-               "held_out": final,
-               "unigram_baseline_accuracy": unigram_accuracy(train_set, eval_set, eval_collator),
-               "device": str(processes.device), "torch": torch.__version__, "threads": torch.get_num_threads(),
-               "processes": processes.world_size}
+        final["nsp_majority_baseline"] = max(labels.count(0), labels.count(1)) / len(
+            labels
+        )
+    summary = {
+        "command": command,
+        "run": asdict(run),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "steps": state["step"],
+        "training_seconds": round(state["elapsed"], 1),
+        "wall_seconds_this_session": round(time.time() - started, 1),
+        "tokens_per_second": round(state["tokens"] / max(state["train_seconds"], 1e-9)),
+        "held_out": final,
+        "unigram_baseline_accuracy": unigram_accuracy(
+            train_set, eval_set, eval_collator
+        ),
+        "device": str(processes.device),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "processes": processes.world_size,
+    }
     if "replica_max_abs_diff" in state:
         summary["replica_max_abs_diff"] = state["replica_max_abs_diff"]
     return summary

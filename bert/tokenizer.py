@@ -14,21 +14,42 @@ import unicodedata
 from pathlib import Path
 
 import torch
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from tokenizers import (
+    Tokenizer,
+    decoders,
+    models,
+    normalizers,
+    pre_tokenizers,
+    processors,
+    trainers,
+)
 
-from bert.files import atomic_write_files, minilm_path, package_file, wikipedia_summaries
+from bert.files import (
+    atomic_write_files,
+    minilm_path,
+    package_file,
+    wikipedia_summaries,
+)
 
 
 # %% book/02_wordpiece.md, code cell 5
-SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")  # ids 0-4 in vocabularies we train
+# ids 0-4 in vocabularies we train
+SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
 
 def bert_pipeline(vocab: dict[str, int] | None = None) -> Tokenizer:
     """BERT-uncased's tokenizer around a WordPiece vocabulary; without one, ready to be trained."""
-    tokenizer = Tokenizer(models.WordPiece(vocab or {}, unk_token="[UNK]",
-                                           continuing_subword_prefix="##", max_input_chars_per_word=100))
+    tokenizer = Tokenizer(
+        models.WordPiece(
+            vocab or {},
+            unk_token="[UNK]",
+            continuing_subword_prefix="##",
+            max_input_chars_per_word=100,
+        )
+    )
     tokenizer.normalizer = normalizers.BertNormalizer(
-        clean_text=True, handle_chinese_chars=True, strip_accents=True, lowercase=True)
+        clean_text=True, handle_chinese_chars=True, strip_accents=True, lowercase=True
+    )
     tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tokenizer.decoder = decoders.WordPiece(prefix="##")
     if vocab:
@@ -38,43 +59,70 @@ def bert_pipeline(vocab: dict[str, int] | None = None) -> Tokenizer:
 
 def _add_bert_specials(tokenizer: Tokenizer) -> None:
     """Mark the special tokens (never split, skipped when decoding) and add [CLS] A [SEP] B [SEP]."""
-    missing = [token for token in SPECIAL_TOKENS if tokenizer.token_to_id(token) is None]
+    missing = [
+        token for token in SPECIAL_TOKENS if tokenizer.token_to_id(token) is None
+    ]
     if missing:
-        raise ValueError(f"the vocabulary has no {', '.join(missing)}: BERT needs all of {SPECIAL_TOKENS}")
+        raise ValueError(
+            f"the vocabulary has no {', '.join(missing)}: BERT needs all of {SPECIAL_TOKENS}"
+        )
     tokenizer.add_special_tokens(list(SPECIAL_TOKENS))
     tokenizer.post_processor = processors.TemplateProcessing(
         single="[CLS]:0 $A:0 [SEP]:0",
-        pair="[CLS]:0 $A:0 [SEP]:0 $B:1 [SEP]:1",  # :1 is the token_type_id of segment B
-        special_tokens=[(token, tokenizer.token_to_id(token)) for token in ("[CLS]", "[SEP]")])
+        # :1 is the token_type_id of segment B
+        pair="[CLS]:0 $A:0 [SEP]:0 $B:1 [SEP]:1",
+        special_tokens=[
+            (token, tokenizer.token_to_id(token)) for token in ("[CLS]", "[SEP]")
+        ],
+    )
 
 
 # %% book/02_wordpiece.md, code cell 10
 def train_wordpiece(texts, vocab_size: int = 8192, min_frequency: int = 2) -> Tokenizer:
     """Learn a BERT-uncased WordPiece vocabulary from an iterable of strings."""
     tokenizer = bert_pipeline()
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
-                                        special_tokens=list(SPECIAL_TOKENS),
-                                        continuing_subword_prefix="##", show_progress=False)
+    trainer = trainers.WordPieceTrainer(
+        vocab_size=vocab_size,
+        min_frequency=min_frequency,
+        special_tokens=list(SPECIAL_TOKENS),
+        continuing_subword_prefix="##",
+        show_progress=False,
+    )
     tokenizer.train_from_iterator(texts, trainer=trainer)
     _add_bert_specials(tokenizer)
     return tokenizer
 
 
 # %% book/02_wordpiece.md, code cell 14
-_CJK_IDEOGRAPHS = (  # the CJK Unified Ideographs blocks, as the tokenizers library lists them
-    (0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F),
-    (0x2B740, 0x2B81F), (0x2B920, 0x2CEAF), (0xF900, 0xFAFF), (0x2F800, 0x2FA1F),
+# the CJK Unified Ideographs blocks, as the tokenizers library lists them
+_CJK_IDEOGRAPHS = (
+    (0x4E00, 0x9FFF),
+    (0x3400, 0x4DBF),
+    (0x20000, 0x2A6DF),
+    (0x2A700, 0x2B73F),
+    (0x2B740, 0x2B81F),
+    (0x2B920, 0x2CEAF),
+    (0xF900, 0xFAFF),
+    (0x2F800, 0x2FA1F),
 )
-_CJK_IDEOGRAPH = re.compile("([" + "".join(f"{chr(low)}-{chr(high)}" for low, high in _CJK_IDEOGRAPHS) + "])")
+_CJK_IDEOGRAPH = re.compile(
+    "([" + "".join(f"{chr(low)}-{chr(high)}" for low, high in _CJK_IDEOGRAPHS) + "])"
+)
 
 
 def _is_control(char: str) -> bool:
     """Control, format, private-use and surrogate characters, which cleaning drops."""
-    return char not in "\t\n\r" and unicodedata.category(char) in ("Cc", "Cf", "Co", "Cs")
+    return char not in "\t\n\r" and unicodedata.category(char) in (
+        "Cc",
+        "Cf",
+        "Co",
+        "Cs",
+    )
 
 
 def _is_whitespace(char: str) -> bool:
-    return char.isspace()  # once controls are gone, this is Unicode's White_Space, as in Rust
+    # once controls are gone, this is Unicode's White_Space, as in Rust
+    return char.isspace()
 
 
 def _is_punctuation(char: str) -> bool:
@@ -91,15 +139,26 @@ class BasicTokenizer:
         self.strip_accents = strip_accents
 
     def tokenize(self, text: str) -> list[str]:
-        if not text.isprintable():  # tabs, newlines, other whitespace, control or format characters
-            text = "".join(" " if _is_whitespace(c) else c for c in text if not _is_control(c))
-        text = text.replace("\ufffd", "")  # the replacement character: a decoding error upstream
+        # tabs, newlines, other whitespace, control or format characters
+        if not text.isprintable():
+            text = "".join(
+                " " if _is_whitespace(c) else c for c in text if not _is_control(c)
+            )
+        # the replacement character: a decoding error upstream
+        text = text.replace("\ufffd", "")
         text = _CJK_IDEOGRAPH.sub(r" \1 ", text)  # each ideograph is a word
         if self.strip_accents:  # NFD: é → e + U+0301; drop the nonspacing marks
-            text = "".join(c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) != "Mn")
+            text = "".join(
+                c
+                for c in unicodedata.normalize("NFD", text)
+                if unicodedata.category(c) != "Mn"
+            )
         if self.lowercase:
-            text = "".join(c.lower() for c in text)  # per character: Σ → σ everywhere, never ς
-        return [piece for word in text.split() for piece in self._split_punctuation(word)]
+            # per character: Σ → σ everywhere, never ς
+            text = "".join(c.lower() for c in text)
+        return [
+            piece for word in text.split() for piece in self._split_punctuation(word)
+        ]
 
     @staticmethod
     def _split_punctuation(word: str) -> list[str]:
@@ -120,7 +179,12 @@ class BasicTokenizer:
 class WordpieceTokenizer:
     """One word → its pieces, greedy longest-match-first (Google's algorithm)."""
 
-    def __init__(self, vocab: dict[str, int], unk_token: str = "[UNK]", max_input_chars_per_word: int = 100):
+    def __init__(
+        self,
+        vocab: dict[str, int],
+        unk_token: str = "[UNK]",
+        max_input_chars_per_word: int = 100,
+    ):
         self.vocab = vocab
         self.unk_token = unk_token
         self.max_input_chars_per_word = max_input_chars_per_word
@@ -135,7 +199,8 @@ class WordpieceTokenizer:
                 if piece in self.vocab:
                     break
             else:
-                return [self.unk_token]  # nothing matches here: the whole word is unknown
+                # nothing matches here: the whole word is unknown
+                return [self.unk_token]
             pieces.append(piece)
             start = end
         return pieces
@@ -146,26 +211,34 @@ def load_vocab(path: str | os.PathLike) -> dict[str, int]:
     try:
         lines = Path(path).read_text(encoding="utf-8").split("\n")
     except UnicodeDecodeError as error:
-        raise ValueError(f"{path} is not UTF-8 text (byte {error.start} is 0x{error.object[error.start]:02x}): "
-                         "a vocab.txt holds one token per line, in UTF-8") from None
+        raise ValueError(
+            f"{path} is not UTF-8 text (byte {error.start} is 0x{error.object[error.start]:02x}): "
+            "a vocab.txt holds one token per line, in UTF-8"
+        ) from None
     if lines[-1] == "":
         lines.pop()  # the newline that ends the file
-    return {line.rstrip(): i for i, line in enumerate(lines)}  # rstrip: a Windows \r, as tokenizers does
+    # rstrip: a Windows \r, as tokenizers does
+    return {line.rstrip(): i for i, line in enumerate(lines)}
 
 
 # %% book/02_wordpiece.md, code cell 23
 def _special_id(token: str) -> property:
-    return property(lambda self: self._ids[token], doc=f"the id of {token} in this vocabulary")
+    return property(
+        lambda self: self._ids[token], doc=f"the id of {token} in this vocabulary"
+    )
 
 
 def _checked_text(text, name: str) -> str:
     if not isinstance(text, str):
-        raise ValueError(f"{name} must be a str, got {type(text).__name__} {text!r:.60}")
+        raise ValueError(
+            f"{name} must be a str, got {type(text).__name__} {text!r:.60}"
+        )
     return text
 
 
 def _as_list(ids) -> list[int]:
-    return ids.tolist() if hasattr(ids, "tolist") else list(ids)  # tensors and arrays too
+    # tensors and arrays too
+    return ids.tolist() if hasattr(ids, "tolist") else list(ids)
 
 
 # %% book/02_wordpiece.md, code cell 24
@@ -173,26 +246,38 @@ class BertTokenizer:
     """Text → BERT's input ids, on the fast `tokenizers` library. The API later chapters use."""
 
     def __init__(self, tokenizer: Tokenizer):
-        self._tokenizer = Tokenizer.from_str(tokenizer.to_str())  # our own copy: calls change its settings
-        _add_bert_specials(self._tokenizer)  # whatever the file said: BERT's specials and template
-        self._ids = {token: self._tokenizer.token_to_id(token) for token in SPECIAL_TOKENS}
-        self._settings(max_length=None, pad=False)  # MiniLM's tokenizer.json pads to 128 by default
+        # our own copy: calls change its settings
+        self._tokenizer = Tokenizer.from_str(tokenizer.to_str())
+        # whatever the file said: BERT's specials and template
+        _add_bert_specials(self._tokenizer)
+        self._ids = {
+            token: self._tokenizer.token_to_id(token) for token in SPECIAL_TOKENS
+        }
+        # MiniLM's tokenizer.json pads to 128 by default
+        self._settings(max_length=None, pad=False)
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike) -> "BertTokenizer":
         """From a folder with tokenizer.json (preferred) or vocab.txt, or from either file."""
         path = file = Path(path)
         if path.is_dir():
-            file = path / ("tokenizer.json" if (path / "tokenizer.json").is_file() else "vocab.txt")
+            file = path / (
+                "tokenizer.json" if (path / "tokenizer.json").is_file() else "vocab.txt"
+            )
         if not file.is_file():
-            raise FileNotFoundError(f"no tokenizer.json or vocab.txt at {path}: give the folder a model "
-                                    "was saved in with its tokenizer, or one of those files")
+            raise FileNotFoundError(
+                f"no tokenizer.json or vocab.txt at {path}: give the folder a model "
+                "was saved in with its tokenizer, or one of those files"
+            )
         if file.suffix == ".json":
             try:
                 pipeline = Tokenizer.from_file(str(file))
-            except Exception as error:  # the Rust library raises a bare Exception for a bad file
-                raise ValueError(f"{file} is not a tokenizer.json that the tokenizers library can read "
-                                 f"({error}): it may be truncated; save or copy it again") from None
+            # the Rust library raises a bare Exception for a bad file
+            except Exception as error:
+                raise ValueError(
+                    f"{file} is not a tokenizer.json that the tokenizers library can read "
+                    f"({error}): it may be truncated; save or copy it again"
+                ) from None
             return cls(pipeline)
         return cls(bert_pipeline(load_vocab(file)))
 
@@ -200,13 +285,20 @@ class BertTokenizer:
         """Write tokenizer.json (the whole pipeline) and vocab.txt (the entries, in id order)."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        self._settings(max_length=None, pad=False)  # a saved file should not pad or cut by itself
+        # a saved file should not pad or cut by itself
+        self._settings(max_length=None, pad=False)
         vocab = self.vocab
         tokens = sorted(vocab, key=vocab.get)
         if [vocab[token] for token in tokens] != list(range(len(tokens))):
-            raise ValueError("the vocabulary's ids are not 0..V-1, so it cannot be written as vocab.txt")
-        atomic_write_files({folder / "tokenizer.json": self._tokenizer.to_str(pretty=True),
-                            folder / "vocab.txt": "".join(token + "\n" for token in tokens)})
+            raise ValueError(
+                "the vocabulary's ids are not 0..V-1, so it cannot be written as vocab.txt"
+            )
+        atomic_write_files(
+            {
+                folder / "tokenizer.json": self._tokenizer.to_str(pretty=True),
+                folder / "vocab.txt": "".join(token + "\n" for token in tokens),
+            }
+        )
 
     @property
     def vocab_size(self) -> int:
@@ -236,37 +328,65 @@ class BertTokenizer:
     def tokenize(self, text: str) -> list[str]:
         """The word pieces of one text, without [CLS] and [SEP]."""
         self._settings(max_length=None, pad=False)
-        return self._tokenizer.encode(_checked_text(text, "text"), add_special_tokens=False).tokens
+        return self._tokenizer.encode(
+            _checked_text(text, "text"), add_special_tokens=False
+        ).tokens
 
-    def encode(self, text: str, pair: str | None = None, max_length: int | None = None) -> dict[str, list[int]]:
+    def encode(
+        self, text: str, pair: str | None = None, max_length: int | None = None
+    ) -> dict[str, list[int]]:
         """[CLS] text [SEP] (pair [SEP]) as input_ids, token_type_ids and attention_mask lists."""
-        [encoding] = self._encode([text], None if pair is None else [pair], max_length, pad=False)
-        return {"input_ids": encoding.ids, "token_type_ids": encoding.type_ids,
-                "attention_mask": encoding.attention_mask}
+        [encoding] = self._encode(
+            [text], None if pair is None else [pair], max_length, pad=False
+        )
+        return {
+            "input_ids": encoding.ids,
+            "token_type_ids": encoding.type_ids,
+            "attention_mask": encoding.attention_mask,
+        }
 
-    def __call__(self, texts, pairs=None, max_length: int | None = 512, return_tensors: str | None = "pt",
-                 return_word_ids: bool = False, return_offsets: bool = False) -> dict:
+    def __call__(
+        self,
+        texts,
+        pairs=None,
+        max_length: int | None = 512,
+        return_tensors: str | None = "pt",
+        return_word_ids: bool = False,
+        return_offsets: bool = False,
+    ) -> dict:
         """A batch, padded with [PAD] to its longest row: (B, L) long tensors, or lists.
 
         return_word_ids adds "word_ids", the word of its text each token comes from (None, or -1 in a
         tensor, for special tokens and padding); return_offsets adds "offset_mapping", each token's
         (start, end) characters in its text, (0, 0) for special tokens and padding: (B, L, 2)."""
         if return_tensors not in ("pt", None):
-            raise ValueError(f"return_tensors must be 'pt' or None, got {return_tensors!r}")
+            raise ValueError(
+                f"return_tensors must be 'pt' or None, got {return_tensors!r}"
+            )
         texts = [texts] if isinstance(texts, str) else texts
         pairs = [pairs] if isinstance(pairs, str) else pairs
         encodings = self._encode(texts, pairs, max_length, pad=True)
-        batch = {"input_ids": [e.ids for e in encodings], "token_type_ids": [e.type_ids for e in encodings],
-                 "attention_mask": [e.attention_mask for e in encodings]}
-        if return_word_ids:  # for a pair, the words of B are counted from 0 again, as in tokenizers
+        batch = {
+            "input_ids": [e.ids for e in encodings],
+            "token_type_ids": [e.type_ids for e in encodings],
+            "attention_mask": [e.attention_mask for e in encodings],
+        }
+        # for a pair, the words of B are counted from 0 again, as in tokenizers
+        if return_word_ids:
             batch["word_ids"] = [e.word_ids for e in encodings]
         if return_offsets:  # for a pair, into A or into B: token_type_ids says which
             batch["offset_mapping"] = [e.offsets for e in encodings]
         if return_tensors is None:
             return batch
         if return_word_ids:
-            batch["word_ids"] = [[-1 if word is None else word for word in row] for row in batch["word_ids"]]
-        return {name: torch.tensor(rows, dtype=torch.long) for name, rows in batch.items()}  # (B, L), offsets (B, L, 2)
+            batch["word_ids"] = [
+                [-1 if word is None else word for word in row]
+                for row in batch["word_ids"]
+            ]
+        # (B, L), offsets (B, L, 2)
+        return {
+            name: torch.tensor(rows, dtype=torch.long) for name, rows in batch.items()
+        }
 
     def _encode(self, texts, pairs, max_length: int | None, pad: bool) -> list:
         texts = [_checked_text(text, f"texts[{i}]") for i, text in enumerate(texts)]
@@ -275,13 +395,19 @@ class BertTokenizer:
         if pairs is not None:
             pairs = [_checked_text(text, f"pairs[{i}]") for i, text in enumerate(pairs)]
             if len(pairs) != len(texts):
-                raise ValueError(f"{len(texts)} texts but {len(pairs)} pairs: give one pair per text")
+                raise ValueError(
+                    f"{len(texts)} texts but {len(pairs)} pairs: give one pair per text"
+                )
         specials = 2 if pairs is None else 3  # [CLS] A [SEP] (B [SEP])
         if max_length is not None and max_length < specials:
-            raise ValueError(f"max_length={max_length} leaves no room for text: "
-                             f"the special tokens alone take {specials}")
+            raise ValueError(
+                f"max_length={max_length} leaves no room for text: "
+                f"the special tokens alone take {specials}"
+            )
         self._settings(max_length, pad)
-        return self._tokenizer.encode_batch(texts if pairs is None else list(zip(texts, pairs)))
+        return self._tokenizer.encode_batch(
+            texts if pairs is None else list(zip(texts, pairs))
+        )
 
     def _settings(self, max_length: int | None, pad: bool) -> None:
         """The Tokenizer keeps truncation and padding as state: set both before every use."""
@@ -290,19 +416,24 @@ class BertTokenizer:
         else:
             self._tokenizer.enable_truncation(max_length, strategy="longest_first")
         if pad:
-            self._tokenizer.enable_padding(pad_id=self.pad_token_id, pad_token="[PAD]")  # to the longest row
+            # to the longest row
+            self._tokenizer.enable_padding(pad_id=self.pad_token_id, pad_token="[PAD]")
         else:
             self._tokenizer.no_padding()
 
     def decode(self, ids, skip_special_tokens: bool = True) -> str:
         """Ids (a list or a tensor) → text; ## pieces are glued back onto their words."""
-        return self._tokenizer.decode(_as_list(ids), skip_special_tokens=skip_special_tokens)
+        return self._tokenizer.decode(
+            _as_list(ids), skip_special_tokens=skip_special_tokens
+        )
 
     def convert_ids_to_tokens(self, ids) -> list[str]:
         ids = _as_list(ids)
         outside = [i for i in ids if not 0 <= i < self.vocab_size]
         if outside:
-            raise ValueError(f"id {outside[0]} is outside the vocabulary [0, {self.vocab_size})")
+            raise ValueError(
+                f"id {outside[0]} is outside the vocabulary [0, {self.vocab_size})"
+            )
         return [self._tokenizer.id_to_token(i) for i in ids]
 
     def convert_tokens_to_ids(self, tokens: str | list[str]) -> int | list[int]:

@@ -19,7 +19,12 @@ import torch
 from torch import nn
 from tqdm import tqdm  # the terminal bar: the CLI runs this loop, not a notebook
 
-from bert.checkpoints import STATE_FILE, latest_checkpoint, load_checkpoint, save_checkpoint
+from bert.checkpoints import (
+    STATE_FILE,
+    latest_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
 from bert.model import autocast, to_device
 from bert.files import RUN_FILE, append_jsonl, truncate_jsonl
 from bert.settings import SettingError, check_settings, setting
@@ -30,42 +35,88 @@ from bert.settings import SettingError, check_settings, setting
 class TrainingConfig:
     """How to train: optimizer, schedule, when to stop, and when to log, evaluate and checkpoint."""
 
-    batch_size: int = setting(32, "sequences per optimizer step, over all micro-batches and processes")
-    grad_accum_steps: int = setting(1, "micro-batches per optimizer step and process: raise it to keep "
-                                       "the same batch size in less memory")
-    learning_rate: float = setting(1e-3, "peak learning rate, reached at the end of warm-up", flag="lr")
-    warmup_fraction: float = setting(0.06, "fraction of training over which the learning rate warms up")
+    batch_size: int = setting(
+        32, "sequences per optimizer step, over all micro-batches and processes"
+    )
+    grad_accum_steps: int = setting(
+        1,
+        "micro-batches per optimizer step and process: raise it to keep "
+        "the same batch size in less memory",
+    )
+    learning_rate: float = setting(
+        1e-3, "peak learning rate, reached at the end of warm-up", flag="lr"
+    )
+    warmup_fraction: float = setting(
+        0.06, "fraction of training over which the learning rate warms up"
+    )
     weight_decay: float = setting(0.01, "AdamW weight decay, on matrices only")
     adam_betas: tuple[float, float] = setting((0.9, 0.98), "AdamW's beta1 and beta2")
     adam_eps: float = setting(1e-6, "AdamW's epsilon")
-    grad_clip: float = setting(1.0, "largest global gradient norm; 0 turns clipping off")
+    grad_clip: float = setting(
+        1.0, "largest global gradient norm; 0 turns clipping off"
+    )
     max_steps: int | None = setting(None, "train for this many optimizer steps")
-    minutes: float | None = setting(None, "train for this wall-clock budget; the schedule follows the clock")
-    epochs: float | None = setting(None, "train for this many passes over the training data")
+    minutes: float | None = setting(
+        None, "train for this wall-clock budget; the schedule follows the clock"
+    )
+    epochs: float | None = setting(
+        None, "train for this many passes over the training data"
+    )
     log_every: int = setting(10, "steps between training lines of metrics.jsonl")
-    eval_every_minutes: float = setting(2.0, "minutes between held-out evaluations (0: not by time)")
-    eval_every_steps: int = setting(0, "steps between held-out evaluations (0: not by steps)")
-    checkpoint_every_minutes: float = setting(5.0, "minutes between checkpoints (0: not by time)")
-    checkpoint_every_steps: int = setting(0, "steps between checkpoints (0: not by steps)")
+    eval_every_minutes: float = setting(
+        2.0, "minutes between held-out evaluations (0: not by time)"
+    )
+    eval_every_steps: int = setting(
+        0, "steps between held-out evaluations (0: not by steps)"
+    )
+    checkpoint_every_minutes: float = setting(
+        5.0, "minutes between checkpoints (0: not by time)"
+    )
+    checkpoint_every_steps: int = setting(
+        0, "steps between checkpoints (0: not by steps)"
+    )
     keep_checkpoints: int = setting(2, "how many of the newest checkpoints to keep")
-    seed: int = setting(0, "seed of the initial weights, the data order, masking and dropout")
+    seed: int = setting(
+        0, "seed of the initial weights, the data order, masking and dropout"
+    )
 
     def __post_init__(self):
         self.adam_betas = tuple(self.adam_betas)
         if sum(x is not None for x in (self.max_steps, self.minutes, self.epochs)) != 1:
-            raise SettingError("say how long to train: give exactly one of `max_steps`, `minutes` and `epochs`")
-        check_settings(self, whole=("batch_size", "grad_accum_steps", "max_steps", "log_every", "keep_checkpoints"),
-                       positive=("learning_rate", "minutes", "epochs", "adam_eps"), fraction=("warmup_fraction",),
-                       non_negative=("weight_decay", "grad_clip", "eval_every_minutes", "eval_every_steps",
-                                     "checkpoint_every_minutes", "checkpoint_every_steps"))
-        micro_batch_size(self)  # batch_size must split into grad_accum_steps micro-batches
+            raise SettingError(
+                "say how long to train: give exactly one of `max_steps`, `minutes` and `epochs`"
+            )
+        check_settings(
+            self,
+            whole=(
+                "batch_size",
+                "grad_accum_steps",
+                "max_steps",
+                "log_every",
+                "keep_checkpoints",
+            ),
+            positive=("learning_rate", "minutes", "epochs", "adam_eps"),
+            fraction=("warmup_fraction",),
+            non_negative=(
+                "weight_decay",
+                "grad_clip",
+                "eval_every_minutes",
+                "eval_every_steps",
+                "checkpoint_every_minutes",
+                "checkpoint_every_steps",
+            ),
+        )
+        # batch_size must split into grad_accum_steps micro-batches
+        micro_batch_size(self)
 
     @classmethod
     def from_folder(cls, out) -> "TrainingConfig":
         """The settings a run folder was started with (its run.json), for a run's settings class."""
         path = Path(out) / RUN_FILE
         if not path.is_file():
-            raise SettingError(f"`resume=True`: {out} holds no {RUN_FILE}; is it the folder of a run?")
+            raise SettingError(
+                f"`resume=True`: {out} holds no {RUN_FILE}; is it the folder of a run?"
+            )
         return cls(**{**json.loads(path.read_text(encoding="utf-8")), "out": str(out)})
 
     def resumed(self, **changes) -> "TrainingConfig":
@@ -74,25 +125,42 @@ class TrainingConfig:
         would make the rest of the run a different run."""
         for name, value in changes.items():
             if name not in RESUMABLE + ("out",) and getattr(self, name) != value:
-                raise SettingError(f"`{name}` cannot change when a run resumes (it is {getattr(self, name)!r}, "
-                                   f"asked {value!r}): resume without it, or start a new run")
+                raise SettingError(
+                    f"`{name}` cannot change when a run resumes (it is {getattr(self, name)!r}, "
+                    f"asked {value!r}): resume without it, or start a new run"
+                )
         if set(BUDGETS) & changes.keys():
             changes = {**dict.fromkeys(BUDGETS), **changes}
         return dataclasses.replace(self, **changes)
 
 
 BUDGETS = ("max_steps", "minutes", "epochs")
-RESUMABLE = (*BUDGETS, "device", "log_every", "eval_every_minutes", "eval_every_steps",
-             "checkpoint_every_minutes", "checkpoint_every_steps", "keep_checkpoints")
+RESUMABLE = (
+    *BUDGETS,
+    "device",
+    "log_every",
+    "eval_every_minutes",
+    "eval_every_steps",
+    "checkpoint_every_minutes",
+    "checkpoint_every_steps",
+    "keep_checkpoints",
+)
 
 
 # %% book/09_training_loop.md, code cell 9
 def configure_optimizer(model: nn.Module, config: TrainingConfig) -> torch.optim.AdamW:
     """AdamW with weight decay on matrices only (biases and LayerNorm are not decayed)."""
     params = [p for p in model.parameters() if p.requires_grad]
-    groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": config.weight_decay},
-              {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=config.learning_rate, betas=config.adam_betas, eps=config.adam_eps)
+    groups = [
+        {
+            "params": [p for p in params if p.dim() >= 2],
+            "weight_decay": config.weight_decay,
+        },
+        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(
+        groups, lr=config.learning_rate, betas=config.adam_betas, eps=config.adam_eps
+    )
 
 
 def learning_rate(progress: float, peak: float, warmup_fraction: float) -> float:
@@ -103,8 +171,17 @@ def learning_rate(progress: float, peak: float, warmup_fraction: float) -> float
 
 
 # %% book/09_training_loop.md, code cell 11
-def fit(model, step, batches, config: TrainingConfig, out_dir, evaluate=None, resume: bool = False,
-        progress_bar: bool = True, processes=None) -> dict:
+def fit(
+    model,
+    step,
+    batches,
+    config: TrainingConfig,
+    out_dir,
+    evaluate=None,
+    resume: bool = False,
+    progress_bar: bool = True,
+    processes=None,
+) -> dict:
     """Train `model` on `batches` (micro-batch k is batches[k]); `step(model, batch)` returns the loss
     and the counts to log. Writes metrics.jsonl and checkpoints under out_dir; returns the state."""
     processes = processes or SingleProcess()
@@ -112,24 +189,36 @@ def fit(model, step, batches, config: TrainingConfig, out_dir, evaluate=None, re
     state = start_or_resume(Path(out_dir), model, optimizer, config, resume, processes)
     schedule = Schedule(config, state, len(batches), processes)
     if resume and schedule.finished():
-        raise SettingError(f"the run in {out_dir} is finished ({schedule.where()}): give it a larger "
-                           "`max_steps`, `minutes` or `epochs` to continue it")
-    log = MetricsLog(Path(out_dir) / "metrics.jsonl", schedule, progress_bar and processes.is_main)
-    forward = processes.wrap(model)  # under torchrun: DistributedDataParallel, which averages gradients
+        raise SettingError(
+            f"the run in {out_dir} is finished ({schedule.where()}): give it a larger "
+            "`max_steps`, `minutes` or `epochs` to continue it"
+        )
+    log = MetricsLog(
+        Path(out_dir) / "metrics.jsonl", schedule, progress_bar and processes.is_main
+    )
+    # under torchrun: DistributedDataParallel, which averages gradients
+    forward = processes.wrap(model)
     model.train()
     while not schedule.finished():
         lr = schedule.set_learning_rate(optimizer)
         counts = Counts()
         for micro, index in enumerate(schedule.my_micro_batches()):
             batch = to_device(batches[index], model.device)
-            torch.manual_seed(2**32 + config.seed * 1_000_003 + index)  # dropout: by micro-batch, not process
+            # dropout: by micro-batch, not process
+            torch.manual_seed(2**32 + config.seed * 1_000_003 + index)
             with processes.gradient_sync(last=micro == config.grad_accum_steps - 1):
-                with autocast(model.device):  # bf16 on a GPU; the backward pass runs outside it
+                # bf16 on a GPU; the backward pass runs outside it
+                with autocast(model.device):
                     loss, step_counts = step(forward, batch)
                 (loss / config.grad_accum_steps).backward()
-            counts.add(loss=(loss.item(), 1), tokens=(int(batch["attention_mask"].sum()), 0), **step_counts)
+            counts.add(
+                loss=(loss.item(), 1),
+                tokens=(int(batch["attention_mask"].sum()), 0),
+                **step_counts,
+            )
         counts = processes.all_sum(counts)  # the global batch, seen by every process
-        stop_if_diverged(counts, state, out_dir)  # before the update: the weights stay good
+        # before the update: the weights stay good
+        stop_if_diverged(counts, state, out_dir)
         if config.grad_clip:
             nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         optimizer.step()
@@ -139,7 +228,9 @@ def fit(model, step, batches, config: TrainingConfig, out_dir, evaluate=None, re
         if evaluate is not None and processes.is_main and schedule.due("eval"):
             log.eval(evaluate(model))
         if schedule.due("checkpoint") and processes.is_main:
-            save_checkpoint(out_dir, model, optimizer, state, keep=config.keep_checkpoints)
+            save_checkpoint(
+                out_dir, model, optimizer, state, keep=config.keep_checkpoints
+            )
     log.close()
     return processes.finish(model, {k: v for k, v in state.items() if k != "config"})
 
@@ -149,8 +240,11 @@ def micro_batch_size(config: TrainingConfig, world_size: int = 1) -> int:
     """Sequences per micro-batch: batch_size split over grad_accum_steps and the processes."""
     parts = config.grad_accum_steps * world_size
     if config.batch_size % parts:
-        raise SettingError(f"`batch_size` {config.batch_size} must be divisible by `grad_accum_steps` "
-                           f"{config.grad_accum_steps}" + (f" x {world_size} processes" if world_size > 1 else ""))
+        raise SettingError(
+            f"`batch_size` {config.batch_size} must be divisible by `grad_accum_steps` "
+            f"{config.grad_accum_steps}"
+            + (f" x {world_size} processes" if world_size > 1 else "")
+        )
     return config.batch_size // parts
 
 
@@ -158,12 +252,18 @@ def micro_batch_size(config: TrainingConfig, world_size: int = 1) -> int:
 class Schedule:
     """Where training stands: progress by steps, epochs or wall-clock time, and what is due."""
 
-    def __init__(self, config: TrainingConfig, state: dict, batches_per_epoch: int, processes):
+    def __init__(
+        self, config: TrainingConfig, state: dict, batches_per_epoch: int, processes
+    ):
         self.config, self.state, self.processes = config, state, processes
         self.batches_per_epoch = batches_per_epoch
-        self.per_step = config.grad_accum_steps * processes.world_size  # micro-batches per step, in all
+        # micro-batches per step, in all
+        self.per_step = config.grad_accum_steps * processes.world_size
         self.total_steps = config.max_steps or (
-            math.ceil(config.epochs * batches_per_epoch / self.per_step) if config.epochs else None)
+            math.ceil(config.epochs * batches_per_epoch / self.per_step)
+            if config.epochs
+            else None
+        )
         self.budget = config.minutes * 60 if config.minutes else None
         self.session_start, self.elapsed_before = time.perf_counter(), state["elapsed"]
         self.step_start = self.session_start
@@ -171,7 +271,11 @@ class Schedule:
 
     def progress(self) -> float:
         state = self.state
-        return state["elapsed"] / self.budget if self.budget else state["step"] / self.total_steps
+        return (
+            state["elapsed"] / self.budget
+            if self.budget
+            else state["step"] / self.total_steps
+        )
 
     def finished(self) -> bool:
         return self.progress() >= 1.0
@@ -183,7 +287,9 @@ class Schedule:
 
     def set_learning_rate(self, optimizer) -> float:
         self.step_start = time.perf_counter()
-        lr = learning_rate(self.progress(), self.config.learning_rate, self.config.warmup_fraction)
+        lr = learning_rate(
+            self.progress(), self.config.learning_rate, self.config.warmup_fraction
+        )
         for group in optimizer.param_groups:
             group["lr"] = lr
         return lr
@@ -191,13 +297,18 @@ class Schedule:
     def my_micro_batches(self) -> list[int]:
         """This process's micro-batches of the next step: rank r of W takes k ≡ r (mod W)."""
         first = self.state["micro_batches"] + self.processes.rank
-        return [first + micro * self.processes.world_size for micro in range(self.config.grad_accum_steps)]
+        return [
+            first + micro * self.processes.world_size
+            for micro in range(self.config.grad_accum_steps)
+        ]
 
     def tick(self, counts) -> None:
         state, now = self.state, time.perf_counter()
         state["step"] += 1
         state["micro_batches"] += self.per_step
-        state["elapsed"] = self.processes.from_main(self.elapsed_before + now - self.session_start)
+        state["elapsed"] = self.processes.from_main(
+            self.elapsed_before + now - self.session_start
+        )
         self.step_seconds = now - self.step_start
         state["train_seconds"] += self.step_seconds
         state["tokens"] += int(counts.sums["tokens"])
@@ -207,8 +318,11 @@ class Schedule:
         every_steps = getattr(self.config, f"{what}_every_steps")
         every_minutes = getattr(self.config, f"{what}_every_minutes")
         elapsed = self.state["elapsed"]
-        if (self.finished() or (every_steps and self.state["step"] % every_steps == 0)
-                or (every_minutes and elapsed - self.last[what] >= every_minutes * 60)):
+        if (
+            self.finished()
+            or (every_steps and self.state["step"] % every_steps == 0)
+            or (every_minutes and elapsed - self.last[what] >= every_minutes * 60)
+        ):
             self.last[what] = elapsed
             return True
         return False
@@ -230,40 +344,72 @@ class Counts:
             self.totals[name] = self.totals.get(name, 0) + total
 
     def merge(self, other: "Counts") -> None:
-        self.add(**{name: (other.sums[name], other.totals[name]) for name in other.sums})
+        self.add(
+            **{name: (other.sums[name], other.totals[name]) for name in other.sums}
+        )
 
     def values(self) -> dict:
-        return {name: self.sums[name] / self.totals[name] for name in self.sums if self.totals[name]}
+        return {
+            name: self.sums[name] / self.totals[name]
+            for name in self.sums
+            if self.totals[name]
+        }
 
 
 class MetricsLog:
     """metrics.jsonl: a training line every log_every steps, an evaluation line when one is due."""
 
     def __init__(self, path: Path, schedule: Schedule, progress_bar: bool):
-        self.path, self.schedule, self.window, self.seconds = path, schedule, Counts(), 0.0
+        self.path, self.schedule, self.window, self.seconds = (
+            path,
+            schedule,
+            Counts(),
+            0.0,
+        )
         self.main = schedule.processes.is_main
         state, budget = schedule.state, schedule.budget
-        self.bar = tqdm(total=round(budget or schedule.total_steps), unit="s" if budget else "step",
-                        initial=round(state["elapsed"] if budget else state["step"]),
-                        disable=not progress_bar, dynamic_ncols=True)
+        self.bar = tqdm(
+            total=round(budget or schedule.total_steps),
+            unit="s" if budget else "step",
+            initial=round(state["elapsed"] if budget else state["step"]),
+            disable=not progress_bar,
+            dynamic_ncols=True,
+        )
 
     def _line(self, split: str) -> dict:
         state = self.schedule.state
-        return {"split": split, "step": state["step"], "epoch": round(self.schedule.epoch(), 3),
-                "elapsed": round(state["elapsed"], 2)}
+        return {
+            "split": split,
+            "step": state["step"],
+            "epoch": round(self.schedule.epoch(), 3),
+            "elapsed": round(state["elapsed"], 2),
+        }
 
     def train(self, counts: Counts, lr: float) -> None:
         self.window.merge(counts)
         self.seconds += self.schedule.step_seconds  # rank 0's seconds
-        self.bar.update(round(self.schedule.state["elapsed"]) - self.bar.n if self.schedule.budget else 1)
-        if self.schedule.state["step"] % self.schedule.config.log_every and not self.schedule.finished():
+        self.bar.update(
+            round(self.schedule.state["elapsed"]) - self.bar.n
+            if self.schedule.budget
+            else 1
+        )
+        if (
+            self.schedule.state["step"] % self.schedule.config.log_every
+            and not self.schedule.finished()
+        ):
             return
         values = self.window.values()
-        record = {**self._line("train"), "lr": lr, **values,
-                  "tokens_per_second": self.window.sums["tokens"] / self.seconds}
+        record = {
+            **self._line("train"),
+            "lr": lr,
+            **values,
+            "tokens_per_second": self.window.sums["tokens"] / self.seconds,
+        }
         if self.main:
             append_jsonl(self.path, record)
-        self.bar.set_postfix({k: f"{v:.3f}" for k, v in values.items() if k != "tokens"})
+        self.bar.set_postfix(
+            {k: f"{v:.3f}" for k, v in values.items() if k != "tokens"}
+        )
         self.window, self.seconds = Counts(), 0.0
 
     def eval(self, metrics: dict) -> None:
@@ -286,46 +432,66 @@ def stop_if_diverged(counts: Counts, state: dict, out_dir) -> None:
         raise TrainingDiverged(
             f"the loss became {loss} at step {state['step'] + 1}; training stopped before that update. "
             f"The last good checkpoint is {saved or 'none (no checkpoint was written yet)'}. "
-            "Lower `learning_rate` (or raise `warmup_fraction`) and resume or restart.")
+            "Lower `learning_rate` (or raise `warmup_fraction`) and resume or restart."
+        )
 
 
 # %% book/09_training_loop.md, code cell 19
-def start_or_resume(out_dir: Path, model, optimizer, config: TrainingConfig, resume: bool, processes) -> dict:
+def start_or_resume(
+    out_dir: Path, model, optimizer, config: TrainingConfig, resume: bool, processes
+) -> dict:
     """A fresh state (and no earlier run's checkpoints), or the newest checkpoint's."""
     size = micro_batch_size(config, processes.world_size)
-    state = {"step": 0, "micro_batches": 0, "elapsed": 0.0, "train_seconds": 0.0, "tokens": 0,
-             "micro_batch_size": size, "config": asdict(config)}
+    state = {
+        "step": 0,
+        "micro_batches": 0,
+        "elapsed": 0.0,
+        "train_seconds": 0.0,
+        "tokens": 0,
+        "micro_batch_size": size,
+        "config": asdict(config),
+    }
     metrics, checkpoints = out_dir / "metrics.jsonl", out_dir / "checkpoints"
     out_dir.mkdir(parents=True, exist_ok=True)
     if resume:
         checkpoint = latest_checkpoint(out_dir)
         if checkpoint is None:
-            raise SettingError(f"`resume=True`: no complete checkpoint under {checkpoints}, so there is "
-                               "nothing to continue; start the run again without `resume=True`")
-        state = load_checkpoint(checkpoint, model, optimizer)  # every process loads the same one
+            raise SettingError(
+                f"`resume=True`: no complete checkpoint under {checkpoints}, so there is "
+                "nothing to continue; start the run again without `resume=True`"
+            )
+        # every process loads the same one
+        state = load_checkpoint(checkpoint, model, optimizer)
         _check_same_settings(state.get("config", {}), config)
         if state.setdefault("micro_batch_size", size) != size:
-            raise ValueError(f"{checkpoint} was trained on micro-batches of {state['micro_batch_size']} "
-                             f"sequences, this run would cut {size}: resume with the same number of "
-                             "processes, so that the rest of the run sees the same data")
+            raise ValueError(
+                f"{checkpoint} was trained on micro-batches of {state['micro_batch_size']} "
+                f"sequences, this run would cut {size}: resume with the same number of "
+                "processes, so that the rest of the run sees the same data"
+            )
         if processes.is_main:
             truncate_jsonl(metrics, state["step"])  # those steps will be logged again
             print(f"resumed from {checkpoint} (step {state['step']})")
-    elif processes.is_main:  # a fresh run: an earlier run's checkpoints in this folder would outrank ours
+    # a fresh run: an earlier run's checkpoints in this folder would outrank ours
+    elif processes.is_main:
         metrics.unlink(missing_ok=True)
         for old in checkpoints.glob("step-*"):
-            if (old / STATE_FILE).exists() or old.suffix == ".tmp":  # ours, and nothing else
+            # ours, and nothing else
+            if (old / STATE_FILE).exists() or old.suffix == ".tmp":
                 shutil.rmtree(old, ignore_errors=True)
     return state
 
 
 def _check_same_settings(saved: dict, config: TrainingConfig) -> None:
     """A resumed run must continue with the settings it started with, or it is another run."""
-    now = json.loads(json.dumps(asdict(config)))  # tuples as lists, as the checkpoint stores them
+    # tuples as lists, as the checkpoint stores them
+    now = json.loads(json.dumps(asdict(config)))
     for name, value in now.items():
         if name not in RESUMABLE + ("out",) and saved.get(name, value) != value:
-            raise SettingError(f"`{name}` is {value!r} here but {saved[name]!r} in the run being resumed: "
-                               "resume with the settings the run started with")
+            raise SettingError(
+                f"`{name}` is {value!r} here but {saved[name]!r} in the run being resumed: "
+                "resume with the settings the run started with"
+            )
 
 
 # %% book/09_training_loop.md, code cell 20

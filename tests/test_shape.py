@@ -28,8 +28,11 @@ from collections import Counter
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "bert"
-MAX_MODULE_LINES = 300
-MAX_FUNCTION_LINES = 60
+# Counted in lines as tools/format_chapters.py leaves them: ruff at 88 columns. The limits were 300
+# and 60 when the chapters ran to ~110 columns; ruff's layout made the same code about 1.5 times as
+# many lines (bert/ went from 3,665 to 5,500 lines), so they were scaled with it.
+MAX_MODULE_LINES = 480
+MAX_FUNCTION_LINES = 90
 NOT_LIBRARY = {"cli.py", "__init__.py"}
 NOT_CODE = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
             tokenize.ENDMARKER, tokenize.ENCODING}
