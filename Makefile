@@ -25,6 +25,7 @@ help:
 	@echo "make book    build the book into _build/html (creates $(VENV) on first use)"
 	@echo "make test    check bert/ against the book, run the tests, build the book strictly"
 	@echo "make tangle  regenerate bert/ from the chapters"
+	@echo "make format  lay out the chapters' code with ruff (88 columns), then tangle"
 	@echo "make lab     open the chapters as notebooks in JupyterLab"
 	@echo "make site-check         load every page of _build/html in headless chromium"
 	@echo "make pdf                print the whole book to _build/pdf/bert-from-scratch.pdf"
@@ -43,6 +44,13 @@ $(STAMP): requirements.txt requirements-data.txt pyproject.toml
 venv: $(STAMP)
 
 tangle: $(STAMP)
+	$(BIN)/python tools/tangle.py
+
+# ruff on the chapters' code cells at 88 columns, the width that fits the site's code column;
+# make test fails on a cell it would change or a line still too long (a string to wrap by hand)
+.PHONY: format
+format: $(STAMP)
+	$(BIN)/python tools/format_chapters.py
 	$(BIN)/python tools/tangle.py
 
 book: $(STAMP) mathjax
@@ -70,6 +78,7 @@ lab: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python tools/tangle.py --check
+	$(BIN)/python tools/format_chapters.py --check
 	$(BIN)/python -m pytest
 	$(MAKE) lint-workflows
 	$(MAKE) validate-citation

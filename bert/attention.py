@@ -17,10 +17,12 @@ from bert.config import BertConfig
 def attention_bias(
     attention_mask: torch.Tensor, dtype: torch.dtype = torch.float32
 ) -> torch.Tensor:
-    """(B, L) mask of 1 = attend, 0 = padding  ->  (B, 1, 1, L) additive bias of 0 and dtype's min."""
+    """(B, L) mask of 1 = attend, 0 = padding  ->
+    (B, 1, 1, L) additive bias of 0 and dtype's min."""
     if attention_mask.dim() != 2:
         raise ValueError(
-            f"attention_mask must have shape (batch, seq_len), got {tuple(attention_mask.shape)}"
+            "attention_mask must have shape (batch, seq_len), got "
+            f"{tuple(attention_mask.shape)}"
         )
     blocked = attention_mask[:, None, None, :] == 0
     return torch.zeros(
@@ -30,7 +32,8 @@ def attention_bias(
 
 # %% book/04_attention.md, code cell 7
 def scaled_dot_product_attention(query, key, value, bias=None, dropout_p: float = 0.0):
-    """softmax(QKᵀ/√d + bias) V for (B, heads, L, d) tensors; returns (output, weights)."""
+    """softmax(QKᵀ/√d + bias) V for (B, heads, L, d) tensors;
+    returns (output, weights)."""
     # (B, heads, L, L)
     scores = (query @ key.transpose(-2, -1)) * query.shape[-1] ** -0.5
     if bias is not None:
@@ -42,7 +45,8 @@ def scaled_dot_product_attention(query, key, value, bias=None, dropout_p: float 
 
 # %% book/04_attention.md, code cell 9
 class BertSelfAttention(nn.Module):
-    """Multi-head self-attention: project to queries, keys and values, attend per head, concatenate."""
+    """Multi-head self-attention: project to queries, keys and values, attend per head,
+    concatenate."""
 
     def __init__(self, config: BertConfig):
         super().__init__()
@@ -78,7 +82,8 @@ class BertSelfAttention(nn.Module):
 
 # %% book/04_attention.md, code cell 11
 class BertSelfOutput(nn.Module):
-    """Wraps a sub-layer: projection, dropout, residual, and LayerNorm after (post-LN) or before (pre-LN)."""
+    """Wraps a sub-layer: projection, dropout, residual, and LayerNorm after (post-LN)
+    or before (pre-LN)."""
 
     def __init__(self, config: BertConfig, in_features: int | None = None):
         super().__init__()
@@ -88,7 +93,8 @@ class BertSelfOutput(nn.Module):
         self.pre_layer_norm = config.pre_layer_norm
 
     def forward(self, x: torch.Tensor, sublayer) -> torch.Tensor:
-        """x: (B, L, H); sublayer: (B, L, H) -> (B, L, in_features), the part before `dense`."""
+        """x: (B, L, H); sublayer: (B, L, H) -> (B, L, in_features),
+        the part before `dense`."""
         if self.pre_layer_norm:
             # (B, L, H)
             return x + self.dropout(self.dense(sublayer(self.LayerNorm(x))))
@@ -97,7 +103,8 @@ class BertSelfOutput(nn.Module):
 
 # %% book/04_attention.md, code cell 12
 class BertAttention(nn.Module):
-    """Self-attention inside its output block: `attention.self.*` and `attention.output.*`."""
+    """Self-attention inside its output block: `attention.self.*` and
+    `attention.output.*`."""
 
     def __init__(self, config: BertConfig):
         super().__init__()

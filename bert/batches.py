@@ -11,21 +11,18 @@ import torch
 
 # %% book/09_training_loop.md, code cell 13
 class ShuffledBatches:
-    """Micro-batch k of `examples`: a seeded permutation per epoch, cut into micro-batches of `size`,
-    and collated with a generator seeded by k (MLM masks). batches[k] depends only on the seed and k,
-    in every process and after any resume. len() is the number of micro-batches in an epoch."""
+    """Micro-batch k of `examples`: a seeded permutation per epoch, cut into
+    micro-batches of `size`, and collated with a generator seeded by k (MLM masks).
+    batches[k] depends only on the seed and k, in every process and after any resume.
+    len() is the number of micro-batches in an epoch."""
 
     def __init__(self, examples, collate, size: int, seed: int = 0):
-        self.examples, self.collate, self.size, self.seed = (
-            examples,
-            collate,
-            size,
-            seed,
-        )
+        self.examples, self.collate = examples, collate
+        self.size, self.seed = size, seed
         if len(self) == 0:
             raise ValueError(
-                f"{len(examples)} training examples cannot fill one micro-batch of {size}: "
-                "give more text or a smaller batch size"
+                f"{len(examples)} training examples cannot fill one micro-batch "
+                f"of {size}: give more text or a smaller batch size"
             )
         self._epoch, self._order = None, None
 
@@ -55,8 +52,9 @@ from bert.data import pad_batch
 def _length_grouped_batches(
     lengths: list[int], batch_size: int, generator: torch.Generator
 ) -> list[list[int]]:
-    """Random batches of rows of similar length: shuffle, sort within windows of 50 batches, cut, and
-    shuffle the batches. Padding shrinks (half the work, for review snippets) and order stays random."""
+    """Random batches of rows of similar length: shuffle, sort within windows of 50
+    batches, cut, and shuffle the batches. Padding shrinks (half the work, for review
+    snippets) and order stays random."""
     order = torch.randperm(len(lengths), generator=generator).tolist()
     window, batches = 50 * batch_size, []
     for start in range(0, len(order), window):
@@ -68,8 +66,8 @@ def _length_grouped_batches(
 
 
 class LengthGroupedBatches:
-    """Micro-batch k of labelled token rows, as chapter 9's `fit` reads them: epoch k // len(self)
-    in length-grouped batches of `size`, seeded by the epoch."""
+    """Micro-batch k of labelled token rows, as chapter 9's `fit` reads them:
+    epoch k // len(self) in length-grouped batches of `size`, seeded by the epoch."""
 
     def __init__(
         self,

@@ -66,7 +66,8 @@ def latest_checkpoint(out_dir) -> Path | None:
 
 
 def load_checkpoint(folder, model, optimizer) -> dict:
-    """Restore model, optimizer and RNG from a checkpoint folder; return the trainer state."""
+    """Restore model, optimizer and RNG from a checkpoint folder;
+    return the trainer state."""
     folder = Path(folder)
     try:
         state = json.loads((folder / STATE_FILE).read_text())
@@ -77,8 +78,8 @@ def load_checkpoint(folder, model, optimizer) -> dict:
     # damaged on disk, or edited by hand
     except (OSError, ValueError, SafetensorError) as error:
         raise ValueError(
-            f"checkpoint {folder} cannot be read ({error}); delete that folder to resume "
-            "from the checkpoint before it"
+            f"checkpoint {folder} cannot be read ({error}); "
+            "delete that folder to resume from the checkpoint before it"
         ) from None
     model.load_weights(weights, source=str(folder))
     torch.set_rng_state(tensors.pop("rng.torch"))
@@ -94,9 +95,11 @@ def load_checkpoint(folder, model, optimizer) -> dict:
         len(g["params"]) for g in optimizer.param_groups
     ]:
         raise ValueError(
-            f"checkpoint {folder} holds optimizer state for {sum(len(g['params']) for g in groups)} "
-            f"tensors, this optimizer trains {sum(len(g['params']) for g in optimizer.param_groups)}: "
-            "build and freeze the model as the run did (an MLM-only run freezes its NSP head)"
+            f"checkpoint {folder} holds optimizer state for "
+            f"{sum(len(g['params']) for g in groups)} tensors, this optimizer trains "
+            f"{sum(len(g['params']) for g in optimizer.param_groups)}: "
+            "build and freeze the model as the run did "
+            "(an MLM-only run freezes its NSP head)"
         )
     optimizer.load_state_dict({"state": slots, "param_groups": groups})
     return state

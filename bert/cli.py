@@ -31,9 +31,13 @@ from bert.trainer import TrainingDiverged
 
 USER_ERRORS = (ValueError, OSError, TrainingDiverged)
 _OS_FIXES = {  # errno -> what to do
-    errno.ENOSPC: "free some disk space and run the command again (a `bert pretrain` or `bert finetune` "
-    "run continues from its last checkpoint with --resume)",
-    errno.EDQUOT: "you are over your disk quota: free some space and run the command again",
+    errno.ENOSPC: (
+        "free some disk space and run the command again (a `bert pretrain` or "
+        "`bert finetune` run continues from its last checkpoint with --resume)"
+    ),
+    errno.EDQUOT: (
+        "you are over your disk quota: free some space and run the command again"
+    ),
     errno.EACCES: "choose a folder you may write to",
     errno.EPERM: "choose a folder you may write to",
     errno.EROFS: "that file system is read-only: choose another folder",
@@ -41,8 +45,8 @@ _OS_FIXES = {  # errno -> what to do
 
 
 def _one_line(error: BaseException, settings=None) -> str:
-    """The error as one line: a SettingError names flags, the system's own errors get the file and
-    the fix."""
+    """The error as one line: a SettingError names flags, the system's own errors get
+    the file and the fix."""
     message = str(error)
     if isinstance(error, SettingError):
         message = error.naming(lambda name, value: flag_text(settings, name, value))
@@ -89,14 +93,15 @@ def cmd_pretrain(args) -> None:
         held_out = summary["held_out"]
         print(
             f"held-out MLM accuracy {held_out['mlm_accuracy']:.1%} (unigram baseline "
-            f"{summary['unigram_baseline_accuracy']:.1%}) after {summary['steps']} steps; "
-            f"model, metrics and summary.json in {args.out}"
+            f"{summary['unigram_baseline_accuracy']:.1%}) after {summary['steps']} "
+            f"steps; model, metrics and summary.json in {args.out}"
         )
 
 
 def run_settings(args, settings):
-    """A new run's settings from the flags, checked before any work; a resumed run's from its folder,
-    with the flags typed now as the changes it may make (chapter 9: a new budget, a device...)."""
+    """A new run's settings from the flags, checked before any work; a resumed run's
+    from its folder, with the flags typed now as the changes it may make (chapter 9: a
+    new budget, a device...)."""
     given = given_settings(args, settings)
     needed = (
         ["out"]
@@ -121,7 +126,8 @@ def run_settings(args, settings):
 
 
 def check_out_folder(out: Path) -> None:
-    """--out must be a folder we can make or write in: say so before any work, not after it."""
+    """--out must be a folder we can make or write in:
+    say so before any work, not after it."""
     # "." or "/" at the latest
     existing = next(p for p in (out, *out.parents) if p.exists())
     if not existing.is_dir():
@@ -142,8 +148,8 @@ def cmd_fill_mask(args) -> None:
         model = BertForPreTraining.from_pretrained(args.model)
     except MissingHead as error:
         raise ValueError(
-            f"{error.what}; fill-mask needs one, such as a folder written by bert pretrain "
-            "or transformers' BertForMaskedLM"
+            f"{error.what}; fill-mask needs one, such as a folder written by "
+            "bert pretrain or transformers' BertForMaskedLM"
         ) from None
     tokenizer = BertTokenizer.from_pretrained(args.model)
     for i, guesses in enumerate(
@@ -159,10 +165,11 @@ def _add_pretrain_parser(commands) -> None:
     p = commands.add_parser(
         "pretrain",
         help="pretrain a BERT with masked language modelling (chapter 10)",
-        description="Pretrain a BERT from scratch: learn a WordPiece vocabulary, cut the corpus into "
-        "sequences, train with masked language modelling (and next sentence prediction with "
-        "--nsp), and save a model folder that transformers can load. The defaults are the "
-        "settings chapter 10 measured best on a CPU. Example: "
+        description="Pretrain a BERT from scratch: learn a WordPiece vocabulary, "
+        "cut the corpus into sequences, train with masked language modelling "
+        "(and next sentence prediction with --nsp), and save a model folder that "
+        "transformers can load. The defaults are the settings chapter 10 measured "
+        "best on a CPU. Example: "
         "bert pretrain --preset tiny --corpus wiki --minutes 20 --out runs/tiny",
     )
     add_settings(p, PretrainingRun)
@@ -170,7 +177,8 @@ def _add_pretrain_parser(commands) -> None:
         "--resume",
         action="store_true",
         help="continue the run in --out from its newest checkpoint, "
-        "with the settings it was started with (a new budget, device or logging may be given)",
+        "with the settings it was started with "
+        "(a new budget, device or logging may be given)",
     )
     p.add_argument(
         "--overwrite",
@@ -186,7 +194,10 @@ def _add_pretrain_parser(commands) -> None:
     f = commands.add_parser(
         "fill-mask",
         help="fill in [MASK] tokens with a pretrained model",
-        description='Example: bert fill-mask --model runs/tiny "the capital of france is [MASK] ."',
+        description=(
+            "Example: bert fill-mask --model runs/tiny "
+            '"the capital of france is [MASK] ."'
+        ),
     )
     f.add_argument(
         "--model", required=True, help="a model folder written by bert pretrain"
@@ -211,8 +222,10 @@ def cmd_finetune(args) -> None:
         command=args.command_line,
     )
     print(
-        f"test accuracy {summary['test_accuracy']:.1%} (majority label {summary['majority_baseline']:.1%}; "
-        f"best dev accuracy {summary['dev_accuracy']:.1%} at step {summary['best_step']}); "
+        f"test accuracy {summary['test_accuracy']:.1%} "
+        f"(majority label {summary['majority_baseline']:.1%}; "
+        f"best dev accuracy {summary['dev_accuracy']:.1%} "
+        f"at step {summary['best_step']}); "
         f"model, metrics and summary.json in {args.out}"
     )
 
@@ -228,7 +241,8 @@ def _texts(args) -> list[str]:
             ) from None
     if not texts:
         raise ValueError(
-            "no text given: write it after the options, or pass --file with one text per line"
+            "no text given: write it after the options, "
+            "or pass --file with one text per line"
         )
     return texts
 
@@ -267,7 +281,8 @@ def cmd_embed(args) -> None:
     texts = _texts(args)
     if args.out and not args.out.endswith(".npy"):
         raise ValueError(
-            f"--out {args.out}: vectors are saved as a NumPy file; give a name ending in .npy"
+            f"--out {args.out}: vectors are saved as a NumPy file; "
+            "give a name ending in .npy"
         )
     folder = model_folder(args.model)
     model = BertModel.from_pretrained(folder)
@@ -296,9 +311,10 @@ def _add_finetune_parser(commands) -> None:
     p = commands.add_parser(
         "finetune",
         help="fine-tune a BERT folder as a sentence classifier (chapter 11)",
-        description="Fine-tune any BERT folder (bert pretrain's, MiniLM, a transformers checkpoint) on "
-        "labelled sentences with a fixed train/dev/test split; keep the model that is best on "
-        "dev and report its test accuracy. Example: "
+        description="Fine-tune any BERT folder (bert pretrain's, MiniLM, "
+        "a transformers checkpoint) on labelled sentences with a fixed train/dev/test "
+        "split; keep the model that is best on dev and report its test accuracy. "
+        "Example: "
         "bert finetune --model runs/tiny --task rotten-tomatoes --out runs/rt",
     )
     add_settings(p, FinetuneRun)
@@ -306,7 +322,8 @@ def _add_finetune_parser(commands) -> None:
         "--resume",
         action="store_true",
         help="continue the run in --out from its newest checkpoint, "
-        "with the settings it was started with (a new budget, device or logging may be given)",
+        "with the settings it was started with "
+        "(a new budget, device or logging may be given)",
     )
     p.add_argument(
         "--overwrite",
@@ -338,7 +355,10 @@ def _add_finetune_parser(commands) -> None:
             required=True,
             help="a model folder written by bert finetune"
             if name == "predict"
-            else "a model folder, or 'minilm' for the all-MiniLM-L6-v2 that ships offline",
+            else (
+                "a model folder, or 'minilm' for the all-MiniLM-L6-v2 "
+                "that ships offline"
+            ),
         )
         c.add_argument("text", nargs="*", help="one or more texts")
         c.add_argument("--file", help="also read texts from this file, one per line")
@@ -354,7 +374,8 @@ def _add_finetune_parser(commands) -> None:
                 "--pooling",
                 choices=("mean", "cls"),
                 default="mean",
-                help="average the token vectors, or take [CLS]'s (default: %(default)s)",
+                help="average the token vectors, or take [CLS]'s "
+                "(default: %(default)s)",
             )
             c.add_argument(
                 "--no-normalize",
@@ -435,7 +456,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as interrupt:
         name = str(interrupt) or "SIGINT"
         print(
-            f"bert {args.command}: interrupted ({name}){_resume_hint(args) or '; nothing was saved'}",
+            f"bert {args.command}: interrupted ({name})"
+            f"{_resume_hint(args) or '; nothing was saved'}",
             file=sys.stderr,
         )
         return 128 + getattr(signal, name, signal.SIGINT)
@@ -450,7 +472,8 @@ def _interrupt(signum, frame):
 
 
 def _resume_hint(args) -> str:
-    """Where a stopped run left its newest checkpoint, and the command that continues it."""
+    """Where a stopped run left its newest checkpoint,
+    and the command that continues it."""
     from bert.checkpoints import latest_checkpoint
 
     out = getattr(args, "run_out", None)

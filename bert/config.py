@@ -82,8 +82,9 @@ def validate(config: BertConfig) -> None:
     if config.hidden_size % config.num_attention_heads:
         raise ValueError(
             f"hidden_size {config.hidden_size} is not divisible by num_attention_heads "
-            f"{config.num_attention_heads}: each head gets hidden_size / heads dimensions, so pick "
-            f"a head count that divides it (e.g. {config.hidden_size // 64 or 1} heads of size 64)"
+            f"{config.num_attention_heads}: each head gets hidden_size / heads "
+            "dimensions, so pick a head count that divides it (e.g. "
+            f"{config.hidden_size // 64 or 1} heads of size 64)"
         )
     for name in (
         "hidden_dropout_prob",
@@ -99,11 +100,13 @@ def validate(config: BertConfig) -> None:
         or not config.id2label
     ):
         raise ValueError(
-            f"id2label must number the labels 0, 1, 2, ... with no gaps, got {config.id2label}"
+            "id2label must number the labels 0, 1, 2, ... with no gaps, got "
+            f"{config.id2label}"
         )
     if config.hidden_act not in ACTIVATIONS:
         raise ValueError(
-            f"hidden_act {config.hidden_act!r} is not supported; choose one of {ACTIVATIONS}"
+            f"hidden_act {config.hidden_act!r} is not supported; choose one of "
+            f"{ACTIVATIONS}"
         )
     if not 0 <= config.pad_token_id < config.vocab_size:
         raise ValueError(
@@ -144,7 +147,8 @@ def preset(name: str, **overrides) -> BertConfig:
 
 # %% book/01_from_transformers_to_bert.md, code cell 10
 def parameter_counts(config: BertConfig) -> dict[str, int]:
-    """Parameters of a BertModel (no pretraining heads) by part, from the formulas alone."""
+    """Parameters of a BertModel (no pretraining heads) by part, from the formulas
+    alone."""
     H, I = config.hidden_size, config.intermediate_size
     rows = config.vocab_size + config.max_position_embeddings + config.type_vocab_size
     per_layer = (4 * (H * H + H) + 2 * H) + (2 * H * I + I + H + 2 * H)
@@ -187,7 +191,8 @@ _OURS_ONLY = {
 
 
 def config_from_dict(values: dict) -> BertConfig:
-    """A BertConfig from a config.json dictionary, ignoring transformers' bookkeeping keys."""
+    """A BertConfig from a config.json dictionary, ignoring transformers' bookkeeping
+    keys."""
     if values.get("model_type", "bert") != "bert":
         raise ValueError(
             f"config.json describes a {values['model_type']!r} model, not 'bert'"
@@ -197,9 +202,9 @@ def config_from_dict(values: dict) -> BertConfig:
             raise ValueError(f"{name} {values[name]!r} is not supported: {why}")
     if values.get("hidden_act", "gelu") not in ACTIVATIONS:
         raise ValueError(
-            f"hidden_act {values['hidden_act']!r} is not supported: this book's feed-forward "
-            f"layer computes {' or '.join(ACTIVATIONS)} (chapter 5), and another "
-            "activation would change every output"
+            f"hidden_act {values['hidden_act']!r} is not supported: this book's "
+            f"feed-forward layer computes {' or '.join(ACTIVATIONS)} (chapter 5), "
+            "and another activation would change every output"
         )
     # an older config.json
     if "id2label" not in values and isinstance(values.get("num_labels"), int):

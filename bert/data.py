@@ -28,9 +28,10 @@ TEXT_FIELDS = ("text", "extract")
 def load_documents(source: str = "wiki") -> list[str]:
     """Documents as stripped strings, without empty or repeated ones.
 
-    source: "wiki" (the Wikipedia summaries that ship with the book); a local file (.txt:
-    documents separated by blank lines; .json, .jsonl or .csv: a "text" or "extract" field);
-    or the name of a Hugging Face dataset with a "text" column (needs the internet).
+    source: "wiki" (the Wikipedia summaries that ship with the book); a local file
+    (.txt: documents separated by blank lines; .json, .jsonl or .csv: a "text" or
+    "extract" field); or the name of a Hugging Face dataset with a "text" column
+    (needs the internet).
     """
     if source == "wiki":
         texts = wikipedia_summaries()
@@ -43,7 +44,8 @@ def load_documents(source: str = "wiki") -> list[str]:
     )
     if not documents:
         raise ValueError(
-            f"{source} holds no text: give a corpus with at least one non-empty document"
+            f"{source} holds no text: "
+            "give a corpus with at least one non-empty document"
         )
     return documents
 
@@ -94,9 +96,9 @@ def _read_hub(name: str) -> list[str]:
     # offline, unknown name, several configs...: say what works instead
     except Exception as error:
         raise ValueError(
-            f"{name!r} is not a local file, and loading it as a Hugging Face dataset failed "
-            f"({type(error).__name__}: {error}). Offline, pass 'wiki' or a .txt, .json, "
-            ".jsonl or .csv file"
+            f"{name!r} is not a local file, and loading it as a Hugging Face dataset "
+            f"failed ({type(error).__name__}: {error}). Offline, pass 'wiki' or a "
+            ".txt, .json, .jsonl or .csv file"
         ) from error
     return _text_column(table, name)
 
@@ -105,16 +107,18 @@ def _text_column(table: datasets.Dataset, source: str) -> list[str]:
     field = next((name for name in TEXT_FIELDS if name in table.column_names), None)
     if field is None:
         raise ValueError(
-            f"{source} has the fields {table.column_names[:8]} but no 'text' field: rename "
-            "the one that holds the documents to 'text' (JSON: one object per document)"
+            f"{source} has the fields {table.column_names[:8]} but no 'text' field: "
+            "rename the one that holds the documents to 'text' "
+            "(JSON: one object per document)"
         )
     return list(table[field])
 
 
 # %% book/07_pretraining_data.md, code cell 11
 ABBREVIATIONS = frozenset(  # words that end in a full stop without ending the sentence
-    "Mr Mrs Ms Dr Prof Sr Jr St Mt Ft Gen Col Lt Capt Sgt Rev Gov Sen Rep Pres No Nos Vol Fig Inc Ltd "
-    "Co Corp Bros vs ca approx cf e.g i.e Jan Feb Mar Apr Jun Jul Aug Sep Sept Oct Nov Dec".split()
+    "Mr Mrs Ms Dr Prof Sr Jr St Mt Ft Gen Col Lt Capt Sgt Rev Gov Sen Rep Pres No Nos "
+    "Vol Fig Inc Ltd Co Corp Bros vs ca approx cf e.g i.e Jan Feb Mar Apr Jun Jul Aug "
+    "Sep Sept Oct Nov Dec".split()
 )
 _SENTENCE_END = re.compile(r"""[.!?]+["'”’)\]]*(?=\s+["'“‘(\[]?[A-Z0-9À-Þ])""")
 _WORD_BEFORE = re.compile(r"[\w.]*$")
@@ -123,7 +127,8 @@ _INITIALS = re.compile(r"(?:[A-Z]\.)*[A-Z]")
 
 
 def split_sentences(text: str) -> list[str]:
-    """Split text at . ! ? followed by whitespace and a capital, digit or quote; keep abbreviations."""
+    """Split text at . ! ? followed by whitespace and a capital, digit or quote;
+    keep abbreviations."""
     sentences = []
     for paragraph in text.split("\n"):
         start = 0
@@ -143,15 +148,16 @@ def split_sentences(text: str) -> list[str]:
 def split_documents(
     documents: list[str], eval_fraction: float = 0.02, seed: int = 0
 ) -> tuple[list[str], list[str]]:
-    """(train, held_out): whole documents, chosen by `seed`, each list in corpus order."""
+    """(train, held_out): whole documents, chosen by `seed`,
+    each list in corpus order."""
     if not 0 <= eval_fraction < 1:
         raise ValueError(f"eval_fraction must be in [0, 1), got {eval_fraction}")
     n_eval = max(1, round(len(documents) * eval_fraction)) if eval_fraction else 0
     if n_eval >= len(documents):
         raise ValueError(
-            f"{len(documents)} document(s) cannot be split into a training and a held-out "
-            "set: give more documents (in a .txt file a blank line separates two), or "
-            "eval_fraction=0 to hold nothing out"
+            f"{len(documents)} document(s) cannot be split into a training and a "
+            "held-out set: give more documents (in a .txt file a blank line separates "
+            "two), or eval_fraction=0 to hold nothing out"
         )
     order = list(range(len(documents)))
     random.Random(seed).shuffle(order)
@@ -166,7 +172,8 @@ def split_documents(
 def tokenize_documents(
     documents: list[str], tokenizer: BertTokenizer, batch_size: int = 1024
 ) -> list[list[list[int]]]:
-    """documents → sentences → token ids (no special tokens); empty sentences are dropped."""
+    """documents → sentences → token ids (no special tokens);
+    empty sentences are dropped."""
     sentences = [split_sentences(d) for d in documents]
     flat = [s for doc in sentences for s in doc]
     # similar lengths: little padding
@@ -192,7 +199,8 @@ def tokenize_documents(
 def _truncate_pair(
     a: list[int], b: list[int], max_tokens: int, rng: random.Random
 ) -> None:
-    """Cut the longer segment, one token at a time, from a random end (Google's truncate_seq_pair)."""
+    """Cut the longer segment, one token at a time, from a random end
+    (Google's truncate_seq_pair)."""
     while len(a) + len(b) > max_tokens:
         longer = a if len(a) > len(b) else b
         del longer[0 if rng.random() < 0.5 else -1]
@@ -201,7 +209,8 @@ def _truncate_pair(
 def _pair(
     a: list[int], b: list[int], label: int, doc_a: int, doc_b: int, tokenizer
 ) -> dict:
-    """[CLS] A [SEP] B [SEP], segment 0 up to and including the first [SEP], 1 after it."""
+    """[CLS] A [SEP] B [SEP], segment 0 up to and including the first [SEP],
+    1 after it."""
     cls, sep = tokenizer.cls_token_id, tokenizer.sep_token_id
     return {
         "input_ids": [cls, *a, sep, *b, sep],
@@ -266,7 +275,8 @@ def _single(tokens: list[int], doc_a: int, doc_b: int, tokenizer) -> dict:
 
 
 def _packed(docs: list[list[list[int]]], tokenizer, max_seq_len: int) -> list[dict]:
-    """RoBERTa's FULL-SENTENCES: contiguous sentences, [SEP] between documents, up to max_seq_len."""
+    """RoBERTa's FULL-SENTENCES: contiguous sentences, [SEP] between documents,
+    up to max_seq_len."""
     budget = max_seq_len - 2  # [CLS] ... [SEP]
     examples, tokens, first, last = [], [], 0, 0
     for index, document in enumerate(docs):
@@ -300,13 +310,15 @@ def create_examples(
 ) -> list[dict]:
     """Pretraining examples, in document order (shuffle when batching).
 
-    nsp=True: [CLS] A [SEP] B [SEP] with next_sentence_label (0: B follows A, 1: B is random),
-    built as Google's create_pretraining_data.py. nsp=False: packed [CLS] ... [SEP] sequences.
-    Every example has input_ids, token_type_ids and the documents it came from, doc_a and doc_b.
+    nsp=True: [CLS] A [SEP] B [SEP] with next_sentence_label (0: B follows A,
+    1: B is random), built as Google's create_pretraining_data.py. nsp=False: packed
+    [CLS] ... [SEP] sequences. Every example has input_ids, token_type_ids and the
+    documents it came from, doc_a and doc_b.
     """
     if max_seq_len < 5:
         raise ValueError(
-            f"max_seq_len={max_seq_len} leaves no room for text next to the special tokens"
+            f"max_seq_len={max_seq_len} leaves no room for text "
+            "next to the special tokens"
         )
     docs = [[s for s in doc if s] for doc in tokenized_docs]
     if not nsp:
@@ -315,8 +327,8 @@ def create_examples(
     if len(nonempty) < 2:
         raise SettingError(
             f"next sentence prediction needs at least two documents, to draw random B "
-            f"segments from another one; got {len(nonempty)}. Give more documents, or train "
-            "MLM-only (`nsp=False`)"
+            f"segments from another one; got {len(nonempty)}. Give more documents, or "
+            "train MLM-only (`nsp=False`)"
         )
     rng = random.Random(seed)
     return [
@@ -357,11 +369,13 @@ ROW_FIELDS = ("labels", "next_sentence_label", "start_positions", "end_positions
 def pad_batch(
     rows: list[dict], pad_token_id: int, pad_to_multiple_of: int | None = None
 ) -> dict[str, torch.Tensor]:
-    """Rows of lists → (B, L) long tensors, L the longest row rounded up to pad_to_multiple_of.
+    """Rows of lists → (B, L) long tensors,
+    L the longest row rounded up to pad_to_multiple_of.
 
-    input_ids is padded with pad_token_id and the fields of PAD_VALUES with theirs; attention_mask
-    (1 = real token) and token_type_ids (all 0) are made when the rows have none; the ROW_FIELDS
-    holding one value per row are stacked to (B,). Other keys are left out."""
+    input_ids is padded with pad_token_id and the fields of PAD_VALUES with theirs;
+    attention_mask (1 = real token) and token_type_ids (all 0) are made when the rows
+    have none; the ROW_FIELDS holding one value per row are stacked to (B,). Other keys
+    are left out."""
     if not rows:
         raise ValueError(
             "cannot pad an empty list of rows into a batch: give at least one example"
@@ -394,7 +408,8 @@ def pad_batch(
 
 
 def _padded(rows: list[dict], name: str, value: int, length: int) -> torch.Tensor:
-    """rows[i][name] (one entry per token) in row i of a (B, length, ...) tensor filled with value."""
+    """rows[i][name] (one entry per token) in row i of a (B, length, ...) tensor
+    filled with value."""
     first = torch.as_tensor(rows[0][name])
     padded = torch.full((len(rows), length, *first.shape[1:]), value, dtype=torch.long)
     for i, row in enumerate(rows):
@@ -409,8 +424,9 @@ def _padded(rows: list[dict], name: str, value: int, length: int) -> torch.Tenso
 
 # %% book/07_pretraining_data.md, code cell 27
 class MaskingCollator:
-    """Examples → a padded batch with fresh MLM masks: input_ids, token_type_ids, attention_mask,
-    labels (-100 where nothing is predicted), and next_sentence_label when the examples have it."""
+    """Examples → a padded batch with fresh MLM masks: input_ids, token_type_ids,
+    attention_mask, labels (-100 where nothing is predicted), and next_sentence_label
+    when the examples have it."""
 
     def __init__(
         self,
@@ -451,14 +467,16 @@ class MaskingCollator:
         return batch
 
     def pad(self, examples: list[dict]) -> dict:
-        """Pad to the longest example (rounded up to pad_to_multiple_of): [PAD], segment 0, mask 0."""
+        """Pad to the longest example (rounded up to pad_to_multiple_of):
+        [PAD], segment 0, mask 0."""
         # drops doc_a and doc_b
         return pad_batch(examples, self.pad_id, self.pad_to_multiple_of)
 
     def mask(
         self, input_ids: torch.Tensor, generator: torch.Generator | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(masked input_ids, labels), both (B, L). Padding is [PAD], a special token: never chosen."""
+        """(masked input_ids, labels), both (B, L).
+        Padding is [PAD], a special token: never chosen."""
         maskable = ~torch.isin(input_ids, self.special_ids)  # (B, L)
         chosen = maskable & (
             torch.rand(input_ids.shape, generator=generator) < self.mask_prob

@@ -53,7 +53,8 @@ class BertEmbeddings(nn.Module):
 def check_token_ids(
     input_ids: torch.Tensor, token_type_ids: torch.Tensor | None, config: BertConfig
 ) -> None:
-    """Raise ValueError, with the fix, for ids that the embedding tables cannot look up."""
+    """Raise ValueError, with the fix, for ids that the embedding tables cannot
+    look up."""
     if input_ids.dim() != 2 or input_ids.dtype not in (torch.long, torch.int):
         hint = (
             ": one text is a batch of one, input_ids[None]"
@@ -75,15 +76,16 @@ def check_token_ids(
         0 <= input_ids.min() and input_ids.max() < config.vocab_size
     ):
         raise ValueError(
-            f"token ids must lie in [0, {config.vocab_size}) for this model's vocabulary, "
-            f"got ids from {input_ids.min().item()} to {input_ids.max().item()}: was the "
-            "text encoded with a different tokenizer?"
+            f"token ids must lie in [0, {config.vocab_size}) for this model's "
+            f"vocabulary, got ids from {input_ids.min().item()} to "
+            f"{input_ids.max().item()}: was the text encoded with a different "
+            "tokenizer?"
         )
     if token_type_ids is not None:
         if token_type_ids.shape != input_ids.shape:
             raise ValueError(
-                f"token_type_ids has shape {tuple(token_type_ids.shape)} but input_ids has "
-                f"{tuple(input_ids.shape)}; they must match"
+                f"token_type_ids has shape {tuple(token_type_ids.shape)} but "
+                f"input_ids has {tuple(input_ids.shape)}; they must match"
             )
         if token_type_ids.numel() and not (
             0 <= token_type_ids.min() and token_type_ids.max() < config.type_vocab_size

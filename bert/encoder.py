@@ -18,7 +18,8 @@ ACTIVATION_FUNCTIONS = {"gelu": F.gelu, "relu": F.relu}  # F.gelu is the exact, 
 
 # %% book/05_encoder_layer.md, code cell 5
 class BertIntermediate(nn.Module):
-    """The feed-forward network's first half: widen H -> I and apply the nonlinearity."""
+    """The feed-forward network's first half:
+    widen H -> I and apply the nonlinearity."""
 
     def __init__(self, config: BertConfig):
         super().__init__()
@@ -30,7 +31,8 @@ class BertIntermediate(nn.Module):
 
 
 class BertOutput(BertSelfOutput):
-    """The second half: narrow I -> H, dropout, residual and LayerNorm (chapter 4's output block)."""
+    """The second half: narrow I -> H, dropout, residual and LayerNorm
+    (chapter 4's output block)."""
 
     def __init__(self, config: BertConfig):
         super().__init__(config, in_features=config.intermediate_size)
@@ -38,7 +40,8 @@ class BertOutput(BertSelfOutput):
 
 # %% book/05_encoder_layer.md, code cell 6
 class BertLayer(nn.Module):
-    """One encoder layer: self-attention, then the feed-forward network, each with its residual."""
+    """One encoder layer: self-attention, then the feed-forward network,
+    each with its residual."""
 
     def __init__(self, config: BertConfig):
         super().__init__()

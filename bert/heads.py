@@ -35,7 +35,8 @@ class BertPredictionHeadTransform(nn.Module):
 
 
 class BertLMPredictionHead(nn.Module):
-    """Scores over the vocabulary. `decoder.weight` is tied to the word embeddings by the model."""
+    """Scores over the vocabulary.
+    `decoder.weight` is tied to the word embeddings by the model."""
 
     def __init__(self, config: BertConfig):
         super().__init__()
@@ -60,7 +61,8 @@ class BertPreTrainingHeads(nn.Module):
 
 # %% book/08_heads_and_losses.md, code cell 5
 def _config_json(folder: Path) -> dict:
-    """A folder's config.json as it is written, with the fields that BertConfig leaves out."""
+    """A folder's config.json as it is written,
+    with the fields that BertConfig leaves out."""
     config = folder / "config.json"
     return json.loads(config.read_text(encoding="utf-8")) if config.is_file() else {}
 
@@ -71,7 +73,8 @@ def _architecture(folder: Path) -> str:
 
 
 class MissingHead(ValueError):
-    """A folder without the head a class needs: `what` says so, the rest of the message how to fix it."""
+    """A folder without the head a class needs:
+    `what` says so, the rest of the message how to fix it."""
 
     def __init__(self, what: str, hint: str):
         self.what = what
@@ -79,7 +82,8 @@ class MissingHead(ValueError):
 
 
 class BertWithHead(BertPreTrainedModel):
-    """BertModel under `bert` with a task head on top: how every BertFor* model loads."""
+    """BertModel under `bert` with a task head on top:
+    how every BertFor* model loads."""
 
     # where the head's weights live: a folder with none of them has no such head
     head_prefix: str
@@ -95,7 +99,8 @@ class BertWithHead(BertPreTrainedModel):
         """from_pretrained refuses a folder without this head, with the fix."""
         if not any(name.startswith(cls.head_prefix) for name in weights):
             raise MissingHead(
-                f"{folder} has no {cls.head_name} head (it holds {_architecture(folder)})",
+                f"{folder} has no {cls.head_name} head "
+                f"(it holds {_architecture(folder)})",
                 cls.missing_head_hint.format(cls=cls.__name__, folder=folder),
             )
 
@@ -103,7 +108,8 @@ class BertWithHead(BertPreTrainedModel):
     def from_encoder(
         cls, path: str | Path, from_scratch: bool = False, **config_overrides
     ):
-        """The encoder of any BERT folder under a new head (every weight random if from_scratch)."""
+        """The encoder of any BERT folder under a new head
+        (every weight random if from_scratch)."""
         model = cls(dataclasses.replace(load_config(path), **config_overrides))
         # the encoder, and the pooler if this model has one: the folder's head stays
         # behind
@@ -133,7 +139,8 @@ class BertForPreTrainingOutput:
 
 
 class BertForPreTraining(BertWithHead):
-    """BertModel with the MLM head (decoder tied to the word embeddings) and the NSP head."""
+    """BertModel with the MLM head (decoder tied to the word embeddings)
+    and the NSP head."""
 
     tied_weights = {
         "cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight",
@@ -213,20 +220,21 @@ def fill_mask(
     """For each [MASK] in `text`, the top_k (token, probability) pairs."""
     if not 1 <= top_k <= model.config.vocab_size:
         raise ValueError(
-            f"top_k must be between 1 and the vocabulary size {model.config.vocab_size}, got {top_k}"
+            "top_k must be between 1 and the vocabulary size "
+            f"{model.config.vocab_size}, got {top_k}"
         )
     batch = tokenizer([text])
     if batch["input_ids"].shape[1] > model.config.max_position_embeddings:
         raise ValueError(
-            f"the text has {batch['input_ids'].shape[1]} tokens; this model reads at most "
-            f"{model.config.max_position_embeddings}: shorten it"
+            f"the text has {batch['input_ids'].shape[1]} tokens; this model reads "
+            f"at most {model.config.max_position_embeddings}: shorten it"
         )
     positions = (batch["input_ids"][0] == tokenizer.mask_token_id).nonzero().flatten()
     if len(positions) == 0:
         mask = tokenizer.convert_ids_to_tokens([tokenizer.mask_token_id])[0]
         raise ValueError(
-            f"the text has no {mask} token to fill in: write {mask}, in capitals, where a "
-            "word is missing"
+            f"the text has no {mask} token to fill in: write {mask}, in capitals, "
+            "where a word is missing"
         )
     model.eval()
     batch = {k: v.to(model.device) for k, v in batch.items()}
@@ -256,7 +264,8 @@ class BertOnlyMLMHead(nn.Module):
 
 
 class BertForMaskedLM(BertWithHead):
-    """BertModel (no pooler) with the MLM head, its decoder tied to the word embeddings."""
+    """BertModel (no pooler) with the MLM head,
+    its decoder tied to the word embeddings."""
 
     tied_weights = BertForPreTraining.tied_weights
     head_prefix, head_name = "cls.predictions.", "masked-language-model"
@@ -299,19 +308,23 @@ def _classifier_dropout(config: BertConfig) -> float:
 # problem_type: what transformers' BertForSequenceClassification then trains
 _OTHER_PROBLEMS = {
     "regression": "fits one number per text with a mean-squared-error loss",
-    "multi_label_classification": "gives each label a sigmoid of its own, so a text may have several",
+    "multi_label_classification": (
+        "gives each label a sigmoid of its own, so a text may have several"
+    ),
 }
 
 
 def _check_labels(labels: torch.Tensor, config: BertConfig) -> None:
-    """Class labels must name one of the head's outputs (those ignored, -100, are taken out first)."""
+    """Class labels must name one of the head's outputs
+    (those ignored, -100, are taken out first)."""
     if (
         labels.numel()
         and not 0 <= int(labels.min()) <= int(labels.max()) < config.num_labels
     ):
         raise ValueError(
-            f"labels must lie in 0..{config.num_labels - 1} (this head has {config.num_labels} "
-            f"outputs: {list(config.id2label.values())}); got {int(labels.min())}..{int(labels.max())}"
+            f"labels must lie in 0..{config.num_labels - 1} (this head has "
+            f"{config.num_labels} outputs: {list(config.id2label.values())}); "
+            f"got {int(labels.min())}..{int(labels.max())}"
         )
 
 
@@ -323,7 +336,8 @@ class SequenceClassifierOutput:
 
 
 class BertForSequenceClassification(BertWithHead):
-    """BERT with a linear classifier on the pooled [CLS] vector: one label per sequence."""
+    """BERT with a linear classifier on the pooled [CLS] vector:
+    one label per sequence."""
 
     head_prefix, head_name = "classifier.", "classifier"
 
@@ -360,16 +374,19 @@ class BertForSequenceClassification(BertWithHead):
     def check_folder(
         cls, folder: Path, config: BertConfig, weights: dict[str, torch.Tensor]
     ) -> None:
-        """Also refuse a classifier trained for another problem: a number per text, or several labels."""
+        """Also refuse a classifier trained for another problem:
+        a number per text, or several labels."""
         super().check_folder(folder, config, weights)
         stated = _config_json(folder).get("problem_type")
         # as transformers decides
         problem = stated or ("regression" if config.num_labels == 1 else None)
         if problem in _OTHER_PROBLEMS:
             raise ValueError(
-                f"{folder}: problem_type {problem!r}{'' if stated else ' (num_labels 1)'} is not "
-                f"supported: transformers' BertForSequenceClassification {_OTHER_PROBLEMS[problem]}, "
-                "while this book's picks one label per text with a softmax"
+                f"{folder}: problem_type {problem!r}"
+                f"{'' if stated else ' (num_labels 1)'} is not supported: "
+                "transformers' BertForSequenceClassification "
+                f"{_OTHER_PROBLEMS[problem]}, "
+                "while this book's class picks one label per text with a softmax"
             )
 
     @classmethod
@@ -398,7 +415,8 @@ class TokenClassifierOutput:
 
 
 class BertForTokenClassification(BertWithHead):
-    """BERT (no pooler) with a linear classifier on every token's final vector: one label per token."""
+    """BERT (no pooler) with a linear classifier on every token's final vector:
+    one label per token."""
 
     head_prefix, head_name = "classifier.", "token-classification"
 
@@ -449,7 +467,8 @@ class QuestionAnsweringOutput:  # transformers: QuestionAnsweringModelOutput
 
 
 class BertForQuestionAnswering(BertWithHead):
-    """BERT (no pooler) with a start and an end score per token: an answer span in the input."""
+    """BERT (no pooler) with a start and an end score per token:
+    an answer span in the input."""
 
     head_prefix, head_name = "qa_outputs.", "question-answering"
 

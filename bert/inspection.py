@@ -15,14 +15,14 @@ from bert.tokenizer import BertTokenizer
 def attention_maps(
     model, tokenizer: BertTokenizer, text: str, pair: str | None = None
 ) -> tuple[list[str], torch.Tensor]:
-    """The tokens of `text` (and `pair`) and the attention weights of every layer and head:
-    (layers, heads, L, L), row i is where token i looks."""
+    """The tokens of `text` (and `pair`) and the attention weights of every layer and
+    head: (layers, heads, L, L), row i is where token i looks."""
     encoder = getattr(model, "bert", model)  # a bare BertModel, or any model with heads
     batch = tokenizer([text], None if pair is None else [pair])
     if batch["input_ids"].shape[1] > encoder.config.max_position_embeddings:
         raise ValueError(
-            f"the text has {batch['input_ids'].shape[1]} tokens; this model reads at most "
-            f"{encoder.config.max_position_embeddings}"
+            f"the text has {batch['input_ids'].shape[1]} tokens; "
+            f"this model reads at most {encoder.config.max_position_embeddings}"
         )
     was_training = encoder.training
     encoder.eval()
@@ -49,7 +49,8 @@ def _words(tokens: list[str]) -> torch.Tensor:
 
 
 def head_patterns(maps: torch.Tensor, tokens: list[str]) -> dict[str, torch.Tensor]:
-    """For each pattern, the mean attention weight (over the looking tokens) on its target: (layers, heads)."""
+    """For each pattern, the mean attention weight (over the looking tokens) on its
+    target: (layers, heads)."""
     L = len(tokens)
     position = torch.arange(L)
     words = _words(tokens)
@@ -67,8 +68,8 @@ def head_patterns(maps: torch.Tensor, tokens: list[str]) -> dict[str, torch.Tens
 
 # %% book/12_looking_inside.md, code cell 12
 def pca(vectors: torch.Tensor, k: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
-    """(N, D) vectors -> their (N, k) coordinates on the top k principal components, and the share of
-    the variance each component explains."""
+    """(N, D) vectors -> their (N, k) coordinates on the top k principal components, and
+    the share of the variance each component explains."""
     centred = vectors.double() - vectors.double().mean(0)
     U, S, _ = torch.linalg.svd(centred, full_matrices=False)
     return (U[:, :k] * S[:k]).float(), (S[:k] ** 2 / (S**2).sum()).float()

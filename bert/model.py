@@ -28,16 +28,18 @@ from bert.encoder import BertLayer
 
 # %% book/06_bert_model.md, code cell 4
 class BertEncoder(nn.Module):
-    """L encoder layers, applied in turn; a pre-LN stack ends with one more LayerNorm."""
+    """L encoder layers, applied in turn;
+    a pre-LN stack ends with one more LayerNorm."""
 
     def __init__(self, config: BertConfig):
         super().__init__()
         self.layer = nn.ModuleList(
             BertLayer(config) for _ in range(config.num_hidden_layers)
         )
+        # pre-LN leaves the residual stream unnormalised, so it needs a final LayerNorm;
+        # post-LN layers end normalised already
         self.LayerNorm = (
             nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-            # post-LN layers end normalised
             if config.pre_layer_norm
             else nn.Identity()
         )
@@ -48,13 +50,13 @@ class BertEncoder(nn.Module):
             # (B, L, H)
             hidden_states, weights = layer(hidden_states, bias, output_attentions)
             attentions.append(weights)
-        return self.LayerNorm(hidden_states), tuple(
-            attentions
-        ) if output_attentions else None
+        weights = tuple(attentions) if output_attentions else None
+        return self.LayerNorm(hidden_states), weights
 
 
 class BertPooler(nn.Module):
-    """tanh(W h_[CLS] + b): one vector per sequence, from the first token's final state."""
+    """tanh(W h_[CLS] + b): one vector per sequence,
+    from the first token's final state."""
 
     def __init__(self, config: BertConfig):
         super().__init__()
@@ -89,8 +91,8 @@ def read_weights(folder: str | Path) -> dict[str, torch.Tensor]:
             return load_file(path)
         except (SafetensorError, OSError, ValueError) as error:
             raise ValueError(
-                f"{path} is not a readable safetensors file ({error}): it may be truncated "
-                "or corrupt; save or copy it again"
+                f"{path} is not a readable safetensors file ({error}): it may be "
+                "truncated or corrupt; save or copy it again"
             ) from None
     if (path := folder / PICKLE_WEIGHTS_FILE).exists():
         try:
@@ -106,14 +108,15 @@ def read_weights(folder: str | Path) -> dict[str, torch.Tensor]:
             )
             detail = f" ({reason.group().strip()})" if reason else ""
             raise ValueError(
-                f"refused to load {path}: it is not a plain file of tensors{detail}, and "
-                "unpickling anything else could run code. Convert a file you trust to "
-                "model.safetensors; one that should hold plain tensors is damaged: copy it again"
+                f"refused to load {path}: it is not a plain file of tensors{detail}, "
+                "and unpickling anything else could run code. Convert a file you trust "
+                "to model.safetensors; one that should hold plain tensors is damaged: "
+                "copy it again"
             ) from None
         except (EOFError, RuntimeError) as error:
             raise ValueError(
-                f"{path} is truncated or corrupt ({str(error) or 'it ends too early'}): "
-                "copy it again"
+                f"{path} is truncated or corrupt "
+                f"({str(error) or 'it ends too early'}): copy it again"
             ) from None
     raise FileNotFoundError(
         f"{folder} holds neither {WEIGHTS_FILE} nor {PICKLE_WEIGHTS_FILE}"
@@ -132,7 +135,8 @@ OPTIONAL_PARTS = (
 
 
 def _part_of(name: str, prefix: str) -> str | None:
-    """None for a tensor of the encoder, else the part it belongs to (an unknown name is a part of its own)."""
+    """None for a tensor of the encoder, else the part it belongs to (an unknown name
+    is a part of its own)."""
     bare = name.removeprefix(prefix)
     if bare.startswith(ENCODER_PARTS):
         return None
@@ -142,8 +146,8 @@ def _part_of(name: str, prefix: str) -> str | None:
 def _sort_out(
     expected: set[str], stored: set[str], prefix: str
 ) -> tuple[list[str], list[str], list[str]]:
-    """(wrong, fresh, ignored): the names that break the fit, the model's names that the checkpoint
-    lacks, and the checkpoint's names that the model has no place for."""
+    """(wrong, fresh, ignored): the names that break the fit, the model's names that
+    the checkpoint lacks, and the checkpoint's names that the model has no place for."""
     missing, unexpected = expected - stored, stored - expected
     # None: the encoder
     present = {_part_of(name, prefix) for name in expected & stored} | {None}
@@ -157,7 +161,8 @@ def _sort_out(
 
 # %% book/06_bert_model.md, code cell 8
 def _renamed(weights: dict, ours_prefixed: bool, prefix: str) -> dict[str, str]:
-    """Checkpoint name -> model name: old LayerNorm names modernised, the encoder's prefix added or removed."""
+    """Checkpoint name -> model name: old LayerNorm names modernised, the encoder's
+    prefix added or removed."""
     theirs_prefixed = any(name.startswith(prefix) for name in weights)
     names = {}
     for original in weights:
@@ -183,14 +188,16 @@ def _names(keys, limit: int = 4) -> str:
 
 
 class BertPreTrainedModel(nn.Module):
-    """Initialisation, from_pretrained and save_pretrained, shared by BertModel and the models with heads."""
+    """Initialisation, from_pretrained and save_pretrained, shared by BertModel and the
+    models with heads."""
 
     base_model_prefix = "bert"  # where models with heads keep their encoder
     # name -> the parameter whose storage it shares (saved once)
     tied_weights: dict[str, str] = {}
 
     def init_weights(self) -> None:
-        """BERT's initialisation: N(0, initializer_range²) weights, zero biases, LayerNorm = identity."""
+        """BERT's initialisation: N(0, initializer_range²) weights, zero biases,
+        LayerNorm = identity."""
         std = self.config.initializer_range
         for module in self.modules():
             if isinstance(module, (nn.Linear, nn.Embedding)):
@@ -209,11 +216,13 @@ class BertPreTrainedModel(nn.Module):
 
     @classmethod
     def from_pretrained(cls, path: str | Path):
-        """A model from a Hugging Face folder (config.json + model.safetensors or pytorch_model.bin)."""
+        """A model from a Hugging Face folder
+        (config.json + model.safetensors or pytorch_model.bin)."""
         folder = Path(path)
         if not folder.is_dir():
             raise FileNotFoundError(
-                f"{folder} is not a model folder (it should hold {CONFIG_FILE} and weights)"
+                f"{folder} is not a model folder "
+                f"(it should hold {CONFIG_FILE} and weights)"
             )
         config, weights = load_config(folder), read_weights(folder)
         cls.check_folder(folder, config, weights)
@@ -225,12 +234,14 @@ class BertPreTrainedModel(nn.Module):
     def check_folder(
         cls, folder: Path, config: BertConfig, weights: dict[str, torch.Tensor]
     ) -> None:
-        """Refuse a folder this class cannot use: the bare encoder takes any that fits (chapter 8 adds heads)."""
+        """Refuse a folder this class cannot use: the bare encoder takes any that fits
+        (chapter 8 adds heads)."""
 
     def load_weights(
         self, weights: dict[str, torch.Tensor], source: str = "the checkpoint"
     ) -> None:
-        """Copy in what fits: the encoder exactly; a pooler or head fresh if missing, left out if extra."""
+        """Copy in what fits: the encoder exactly; a pooler or head fresh if missing,
+        left out if extra."""
         expected = {
             k: v for k, v in self.state_dict().items() if k not in self.tied_weights
         }
@@ -248,20 +259,21 @@ class BertPreTrainedModel(nn.Module):
                 [k for k in wrong if k in expected],
                 [k for k in wrong if k not in expected],
             )
-            problems = ([f"missing {_names(missing)}"] if missing else []) + (
-                [f"unexpected {_names(unexpected)}"] if unexpected else []
-            )
+            problems = [f"missing {_names(missing)}"] if missing else []
+            problems += [f"unexpected {_names(unexpected)}"] if unexpected else []
             raise ValueError(
-                f"{source} does not fit {type(self).__name__}({self.config.num_hidden_layers} "
-                f"layers, hidden {self.config.hidden_size}): {'; '.join(problems)}. "
+                f"{source} does not fit "
+                f"{type(self).__name__}({self.config.num_hidden_layers} layers, "
+                f"hidden {self.config.hidden_size}): {'; '.join(problems)}. "
                 "Does its config.json describe these weights?"
             )
         loaded = sorted(expected.keys() & tensors.keys())
         for name in loaded:
             if tensors[name].shape != expected[name].shape:
                 raise ValueError(
-                    f"{source}: tensor {name} has shape {tuple(tensors[name].shape)} but the model "
-                    f"expects {tuple(expected[name].shape)}; the config and the weights disagree"
+                    f"{source}: tensor {name} has shape {tuple(tensors[name].shape)} "
+                    f"but the model expects {tuple(expected[name].shape)}; the config "
+                    "and the weights disagree"
                 )
         self.load_state_dict({name: tensors[name] for name in loaded}, strict=False)
         if fresh or ignored:
@@ -282,9 +294,9 @@ class BertPreTrainedModel(nn.Module):
                 tensors[owner] = copy
             elif not torch.equal(copy, tensors[owner]):
                 raise ValueError(
-                    f"{source}: {name} differs from {owner}, so the model was saved untied "
-                    f"(tie_word_embeddings false); {type(self).__name__} ties the two (chapter 8), "
-                    "which would change its predictions"
+                    f"{source}: {name} differs from {owner}, so the model was saved "
+                    f"untied (tie_word_embeddings false); {type(self).__name__} ties "
+                    "the two (chapter 8), which would change its predictions"
                 )
 
     def _notice(self, source: str, fresh: list[str], ignored: list[str]) -> str:
@@ -300,7 +312,8 @@ class BertPreTrainedModel(nn.Module):
         return f"loaded {source} into {model}; " + "; ".join(said)
 
     def save_pretrained(self, path: str | Path) -> None:
-        """Write config.json and model.safetensors, both or neither, in a folder transformers can load."""
+        """Write config.json and model.safetensors, both or neither, in a folder
+        transformers can load."""
         folder = Path(path)
         folder.mkdir(parents=True, exist_ok=True)
         tensors = {
@@ -340,8 +353,9 @@ class BertModel(BertPreTrainedModel):
     ) -> BertModelOutput:
         if attention_mask is not None and attention_mask.shape != input_ids.shape:
             raise ValueError(
-                f"attention_mask has shape {tuple(attention_mask.shape)} but input_ids has "
-                f"{tuple(input_ids.shape)}: there must be one mask entry per token"
+                f"attention_mask has shape {tuple(attention_mask.shape)} but "
+                f"input_ids has {tuple(input_ids.shape)}: there must be one mask entry "
+                "per token"
             )
         x = self.embeddings(input_ids, token_type_ids)  # (B, L, H)
         bias = None
@@ -356,7 +370,8 @@ class BertModel(BertPreTrainedModel):
 def mean_pool(
     last_hidden_state: torch.Tensor, attention_mask: torch.Tensor
 ) -> torch.Tensor:
-    """(B, L, H) token vectors -> (B, H) mean over the real tokens (attention_mask == 1)."""
+    """(B, L, H) token vectors -> (B, H) mean over the real tokens
+    (attention_mask == 1)."""
     mask = attention_mask.unsqueeze(-1).to(last_hidden_state.dtype)  # (B, L, 1)
     return (last_hidden_state * mask).sum(1) / mask.sum(1).clamp(min=1.0)
 
@@ -371,14 +386,15 @@ def to_device(batch: dict, device: torch.device) -> dict:
 
 
 def autocast(device: torch.device):
-    """bf16 autocast on a GPU that has it; on a CPU fp32 is the fast path (no bf16 units here)."""
+    """bf16 autocast on a GPU that has it;
+    on a CPU fp32 is the fast path (no bf16 units here)."""
     enabled = device.type == "cuda" and torch.cuda.is_bf16_supported()
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
 
 
 def pick_device(name: str = "auto") -> torch.device:
-    """The device called `name`, tried at once so that a typo or a missing GPU fails before any work;
-    "auto" is a CUDA GPU if PyTorch sees one, else the CPU."""
+    """The device called `name`, tried at once so that a typo or a missing GPU fails
+    before any work; "auto" is a CUDA GPU if PyTorch sees one, else the CPU."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:

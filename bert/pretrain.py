@@ -38,7 +38,8 @@ from bert.trainer import SingleProcess, TrainingConfig
 # %% book/10_pretraining_tiny_bert.md, code cell 4
 @dataclass(kw_only=True)
 class PretrainingRun(TrainingConfig):
-    """A pretraining run: every setting of TrainingConfig, plus the corpus, the model and the masking."""
+    """A pretraining run: every setting of TrainingConfig,
+    plus the corpus, the model and the masking."""
 
     out: str = setting(
         dataclasses.MISSING, "run folder for checkpoints, metrics and the final model"
@@ -99,14 +100,14 @@ class PretrainingRun(TrainingConfig):
         positions = preset(self.preset).max_position_embeddings
         if not 5 <= self.max_seq_len <= positions:
             raise SettingError(
-                f"`max_seq_len` must be between 5 (room for [CLS] A [SEP] B [SEP]) and the "
-                f"{positions} positions of the model, got {self.max_seq_len}"
+                "`max_seq_len` must be between 5 (room for [CLS] A [SEP] B [SEP]) "
+                f"and the {positions} positions of the model, got {self.max_seq_len}"
             )
         # 0 masks nothing: the loss is 0 and nothing is learnt
         if not 0 < self.mask_prob <= 1:
             raise SettingError(
-                f"`mask_prob` is the fraction of tokens to mask, more than 0 and at most 1, "
-                f"got {self.mask_prob}"
+                "`mask_prob` is the fraction of tokens to mask, "
+                f"more than 0 and at most 1, got {self.mask_prob}"
             )
 
 
@@ -114,7 +115,8 @@ class PretrainingRun(TrainingConfig):
 def unigram_accuracy(
     train_set, eval_set, collator, seed: int = 1234, batch_size: int = 64
 ) -> float:
-    """Held-out MLM accuracy of always predicting the training data's most frequent ordinary token."""
+    """Held-out MLM accuracy of always predicting the training data's most frequent
+    ordinary token."""
     specials = set(collator.special_ids.tolist())
     counts = Counter(
         t for example in train_set for t in example["input_ids"] if t not in specials
@@ -138,7 +140,8 @@ SUMMARY_FILE = "summary.json"
 
 
 def prepare_data(run: PretrainingRun, tokenizer: BertTokenizer | None = None):
-    """Documents -> (tokenizer, training set, held-out packed sequences, held-out NSP pairs or None)."""
+    """Documents -> (tokenizer, training set, held-out packed sequences,
+    held-out NSP pairs or None)."""
     # a wrong path fails before the corpus is read
     if tokenizer is None and run.tokenizer:
         tokenizer = BertTokenizer.from_pretrained(run.tokenizer)
@@ -174,9 +177,10 @@ def pretrain(
     processes=None,
     command: str | None = None,
 ) -> dict:
-    """Run the whole recipe; write the model folder, metrics.jsonl and summary.json into run.out.
-    `resume` continues the run in run.out (PretrainingRun.from_folder(out) holds its settings);
-    `overwrite` replaces the run there once this one has finished; `command` goes into the summary."""
+    """Run the whole recipe; write the model folder, metrics.jsonl and summary.json into
+    run.out. `resume` continues the run in run.out (PretrainingRun.from_folder(out)
+    holds its settings); `overwrite` replaces the run there once this one has finished;
+    `command` goes into the summary."""
     started = time.time()
     processes = processes or SingleProcess(pick_device(run.device))
     owned = (
@@ -260,8 +264,9 @@ def _pretrain(
 
 
 def freeze_unused_heads(model: BertForPreTraining, nsp: bool) -> None:
-    """Without NSP no loss reaches the pooler and the NSP head: freeze them, so that neither the
-    optimizer nor DistributedDataParallel waits for gradients that never come (chapter 14)."""
+    """Without NSP no loss reaches the pooler and the NSP head: freeze them, so that
+    neither the optimizer nor DistributedDataParallel waits for gradients that never
+    come (chapter 14)."""
     if not nsp:
         model.bert.pooler.requires_grad_(False)
         model.cls.seq_relationship.requires_grad_(False)

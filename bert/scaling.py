@@ -23,14 +23,16 @@ from bert.trainer import Counts, SingleProcess
 
 # %% book/14_scaling_out.md, code cell 7
 def allreduce_bytes(num_values: int, processes: int, bytes_per_value: int = 4) -> float:
-    """Bytes each process sends (and receives) in a ring all-reduce: 2 (W - 1) / W of the data."""
+    """Bytes each process sends (and receives) in a ring all-reduce:
+    2 (W - 1) / W of the data."""
     return 2 * (processes - 1) / processes * num_values * bytes_per_value
 
 
 # %% book/14_scaling_out.md, code cell 9
 def start_processes(device: torch.device) -> SingleProcess:
-    """The processes of this run: several when torchrun started them (WORLD_SIZE > 1), joined in a
-    process group (NCCL between GPUs, one per process; gloo between CPU processes); else one."""
+    """The processes of this run: several when torchrun started them (WORLD_SIZE > 1),
+    joined in a process group (NCCL between GPUs, one per process; gloo between CPU
+    processes); else one."""
     if int(os.environ.get("WORLD_SIZE", "1")) == 1:
         return SingleProcess(device)
     if device.type == "cuda":  # one GPU per process
@@ -48,8 +50,8 @@ def start_processes(device: torch.device) -> SingleProcess:
 
 # %% book/14_scaling_out.md, code cell 10
 class _OutputAsDict(nn.Module):
-    """`model` with its output as a dict: DDP looks for the output's tensors in dicts, lists and
-    tuples, not in dataclasses."""
+    """`model` with its output as a dict: DDP looks for the output's tensors in dicts,
+    lists and tuples, not in dataclasses."""
 
     def __init__(self, model: nn.Module):
         super().__init__()
@@ -68,7 +70,8 @@ class Processes(SingleProcess):
         self.is_main, self.ddp = self.rank == 0, None
 
     def wrap(self, model):
-        """DistributedDataParallel averages the gradients over the processes during backward."""
+        """DistributedDataParallel averages the gradients over the processes
+        during backward."""
         self.ddp = DistributedDataParallel(
             _OutputAsDict(model),
             device_ids=[self.device.index] if self.device.type == "cuda" else None,
@@ -123,13 +126,15 @@ class Processes(SingleProcess):
         dist.all_gather_object(fingerprints, zlib.crc32(json.dumps(probe).encode()))
         if len(set(fingerprints)) > 1:
             raise ValueError(
-                "the processes prepared different training data (a different vocabulary or "
-                "corpus?): every process must build the same examples in the same order"
+                "the processes prepared different training data "
+                "(a different vocabulary or corpus?): "
+                "every process must build the same examples in the same order"
             )
 
     def finish(self, model, state: dict) -> dict:
-        """The largest difference between two processes' copies of any weight (0.0: identical); as a
-        collective it also holds the others until rank 0's last checkpoint is written."""
+        """The largest difference between two processes' copies of any weight
+        (0.0: identical); as a collective it also holds the others until rank 0's last
+        checkpoint is written."""
         largest = 0.0
         for p in model.parameters():
             high, low = p.detach().clone(), p.detach().clone()

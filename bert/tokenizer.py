@@ -38,7 +38,8 @@ SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
 
 def bert_pipeline(vocab: dict[str, int] | None = None) -> Tokenizer:
-    """BERT-uncased's tokenizer around a WordPiece vocabulary; without one, ready to be trained."""
+    """BERT-uncased's tokenizer around a WordPiece vocabulary; without one, ready to be
+    trained."""
     tokenizer = Tokenizer(
         models.WordPiece(
             vocab or {},
@@ -58,13 +59,15 @@ def bert_pipeline(vocab: dict[str, int] | None = None) -> Tokenizer:
 
 
 def _add_bert_specials(tokenizer: Tokenizer) -> None:
-    """Mark the special tokens (never split, skipped when decoding) and add [CLS] A [SEP] B [SEP]."""
+    """Mark the special tokens (never split, skipped when decoding) and add
+    [CLS] A [SEP] B [SEP]."""
     missing = [
         token for token in SPECIAL_TOKENS if tokenizer.token_to_id(token) is None
     ]
     if missing:
         raise ValueError(
-            f"the vocabulary has no {', '.join(missing)}: BERT needs all of {SPECIAL_TOKENS}"
+            f"the vocabulary has no {', '.join(missing)}: BERT needs all of "
+            f"{SPECIAL_TOKENS}"
         )
     tokenizer.add_special_tokens(list(SPECIAL_TOKENS))
     tokenizer.post_processor = processors.TemplateProcessing(
@@ -126,7 +129,8 @@ def _is_whitespace(char: str) -> bool:
 
 
 def _is_punctuation(char: str) -> bool:
-    """Unicode punctuation (P*), plus every ASCII symbol: $ + < = > ^ ` | ~ count too."""
+    """Unicode punctuation (P*), plus every ASCII symbol:
+    $ + < = > ^ ` | ~ count too."""
     return char in string.punctuation or unicodedata.category(char).startswith("P")
 
 
@@ -212,7 +216,8 @@ def load_vocab(path: str | os.PathLike) -> dict[str, int]:
         lines = Path(path).read_text(encoding="utf-8").split("\n")
     except UnicodeDecodeError as error:
         raise ValueError(
-            f"{path} is not UTF-8 text (byte {error.start} is 0x{error.object[error.start]:02x}): "
+            f"{path} is not UTF-8 text (byte {error.start} is "
+            f"0x{error.object[error.start]:02x}): "
             "a vocab.txt holds one token per line, in UTF-8"
         ) from None
     if lines[-1] == "":
@@ -243,7 +248,8 @@ def _as_list(ids) -> list[int]:
 
 # %% book/02_wordpiece.md, code cell 24
 class BertTokenizer:
-    """Text → BERT's input ids, on the fast `tokenizers` library. The API later chapters use."""
+    """Text → BERT's input ids, on the fast `tokenizers` library.
+    The API later chapters use."""
 
     def __init__(self, tokenizer: Tokenizer):
         # our own copy: calls change its settings
@@ -258,7 +264,8 @@ class BertTokenizer:
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike) -> "BertTokenizer":
-        """From a folder with tokenizer.json (preferred) or vocab.txt, or from either file."""
+        """From a folder with tokenizer.json (preferred) or vocab.txt, or from either
+        file."""
         path = file = Path(path)
         if path.is_dir():
             file = path / (
@@ -275,14 +282,15 @@ class BertTokenizer:
             # the Rust library raises a bare Exception for a bad file
             except Exception as error:
                 raise ValueError(
-                    f"{file} is not a tokenizer.json that the tokenizers library can read "
-                    f"({error}): it may be truncated; save or copy it again"
+                    f"{file} is not a tokenizer.json that the tokenizers library "
+                    f"can read ({error}): it may be truncated; save or copy it again"
                 ) from None
             return cls(pipeline)
         return cls(bert_pipeline(load_vocab(file)))
 
     def save_pretrained(self, folder: str | os.PathLike) -> None:
-        """Write tokenizer.json (the whole pipeline) and vocab.txt (the entries, in id order)."""
+        """Write tokenizer.json (the whole pipeline) and vocab.txt
+        (the entries, in id order)."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         # a saved file should not pad or cut by itself
@@ -291,7 +299,8 @@ class BertTokenizer:
         tokens = sorted(vocab, key=vocab.get)
         if [vocab[token] for token in tokens] != list(range(len(tokens))):
             raise ValueError(
-                "the vocabulary's ids are not 0..V-1, so it cannot be written as vocab.txt"
+                "the vocabulary's ids are not 0..V-1, "
+                "so it cannot be written as vocab.txt"
             )
         atomic_write_files(
             {
@@ -335,7 +344,8 @@ class BertTokenizer:
     def encode(
         self, text: str, pair: str | None = None, max_length: int | None = None
     ) -> dict[str, list[int]]:
-        """[CLS] text [SEP] (pair [SEP]) as input_ids, token_type_ids and attention_mask lists."""
+        """[CLS] text [SEP] (pair [SEP])
+        as input_ids, token_type_ids and attention_mask lists."""
         [encoding] = self._encode(
             [text], None if pair is None else [pair], max_length, pad=False
         )
@@ -356,9 +366,10 @@ class BertTokenizer:
     ) -> dict:
         """A batch, padded with [PAD] to its longest row: (B, L) long tensors, or lists.
 
-        return_word_ids adds "word_ids", the word of its text each token comes from (None, or -1 in a
-        tensor, for special tokens and padding); return_offsets adds "offset_mapping", each token's
-        (start, end) characters in its text, (0, 0) for special tokens and padding: (B, L, 2)."""
+        return_word_ids adds "word_ids", the word of its text each token comes from
+        (None, or -1 in a tensor, for special tokens and padding); return_offsets adds
+        "offset_mapping", each token's (start, end) characters in its text, (0, 0) for
+        special tokens and padding: (B, L, 2)."""
         if return_tensors not in ("pt", None):
             raise ValueError(
                 f"return_tensors must be 'pt' or None, got {return_tensors!r}"
@@ -410,7 +421,8 @@ class BertTokenizer:
         )
 
     def _settings(self, max_length: int | None, pad: bool) -> None:
-        """The Tokenizer keeps truncation and padding as state: set both before every use."""
+        """The Tokenizer keeps truncation and padding as state:
+        set both before every use."""
         if max_length is None:
             self._tokenizer.no_truncation()
         else:
@@ -422,7 +434,8 @@ class BertTokenizer:
             self._tokenizer.no_padding()
 
     def decode(self, ids, skip_special_tokens: bool = True) -> str:
-        """Ids (a list or a tensor) → text; ## pieces are glued back onto their words."""
+        """Ids (a list or a tensor) → text; ## pieces are glued back onto
+        their words."""
         return self._tokenizer.decode(
             _as_list(ids), skip_special_tokens=skip_special_tokens
         )

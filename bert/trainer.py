@@ -33,7 +33,8 @@ from bert.settings import SettingError, check_settings, setting
 # %% book/09_training_loop.md, code cell 8
 @dataclass(kw_only=True)
 class TrainingConfig:
-    """How to train: optimizer, schedule, when to stop, and when to log, evaluate and checkpoint."""
+    """How to train: optimizer, schedule, when to stop,
+    and when to log, evaluate and checkpoint."""
 
     batch_size: int = setting(
         32, "sequences per optimizer step, over all micro-batches and processes"
@@ -84,7 +85,8 @@ class TrainingConfig:
         self.adam_betas = tuple(self.adam_betas)
         if sum(x is not None for x in (self.max_steps, self.minutes, self.epochs)) != 1:
             raise SettingError(
-                "say how long to train: give exactly one of `max_steps`, `minutes` and `epochs`"
+                "say how long to train: "
+                "give exactly one of `max_steps`, `minutes` and `epochs`"
             )
         check_settings(
             self,
@@ -111,7 +113,8 @@ class TrainingConfig:
 
     @classmethod
     def from_folder(cls, out) -> "TrainingConfig":
-        """The settings a run folder was started with (its run.json), for a run's settings class."""
+        """The settings a run folder was started with (its run.json),
+        for a run's settings class."""
         path = Path(out) / RUN_FILE
         if not path.is_file():
             raise SettingError(
@@ -120,14 +123,15 @@ class TrainingConfig:
         return cls(**{**json.loads(path.read_text(encoding="utf-8")), "out": str(out)})
 
     def resumed(self, **changes) -> "TrainingConfig":
-        """These settings with the changes a resumed run may make: a new budget, which replaces the
-        old one, another device, other logging and checkpointing. Any other change is refused: it
-        would make the rest of the run a different run."""
+        """These settings with the changes a resumed run may make: a new budget, which
+        replaces the old one, another device, other logging and checkpointing. Any other
+        change is refused: it would make the rest of the run a different run."""
         for name, value in changes.items():
             if name not in RESUMABLE + ("out",) and getattr(self, name) != value:
                 raise SettingError(
-                    f"`{name}` cannot change when a run resumes (it is {getattr(self, name)!r}, "
-                    f"asked {value!r}): resume without it, or start a new run"
+                    f"`{name}` cannot change when a run resumes "
+                    f"(it is {getattr(self, name)!r}, asked {value!r}): "
+                    "resume without it, or start a new run"
                 )
         if set(BUDGETS) & changes.keys():
             changes = {**dict.fromkeys(BUDGETS), **changes}
@@ -149,7 +153,8 @@ RESUMABLE = (
 
 # %% book/09_training_loop.md, code cell 9
 def configure_optimizer(model: nn.Module, config: TrainingConfig) -> torch.optim.AdamW:
-    """AdamW with weight decay on matrices only (biases and LayerNorm are not decayed)."""
+    """AdamW with weight decay on matrices only
+    (biases and LayerNorm are not decayed)."""
     params = [p for p in model.parameters() if p.requires_grad]
     groups = [
         {
@@ -164,7 +169,8 @@ def configure_optimizer(model: nn.Module, config: TrainingConfig) -> torch.optim
 
 
 def learning_rate(progress: float, peak: float, warmup_fraction: float) -> float:
-    """Linear warm-up to `peak` over the first warmup_fraction of training, then linear decay to 0."""
+    """Linear warm-up to `peak` over the first warmup_fraction of training,
+    then linear decay to 0."""
     if progress < warmup_fraction:
         return peak * progress / warmup_fraction
     return peak * max(0.0, 1.0 - progress) / (1.0 - warmup_fraction)
@@ -182,8 +188,9 @@ def fit(
     progress_bar: bool = True,
     processes=None,
 ) -> dict:
-    """Train `model` on `batches` (micro-batch k is batches[k]); `step(model, batch)` returns the loss
-    and the counts to log. Writes metrics.jsonl and checkpoints under out_dir; returns the state."""
+    """Train `model` on `batches` (micro-batch k is batches[k]); `step(model, batch)`
+    returns the loss and the counts to log. Writes metrics.jsonl and checkpoints under
+    out_dir; returns the state."""
     processes = processes or SingleProcess()
     optimizer = configure_optimizer(model, config)
     state = start_or_resume(Path(out_dir), model, optimizer, config, resume, processes)
@@ -237,7 +244,8 @@ def fit(
 
 # %% book/09_training_loop.md, code cell 12
 def micro_batch_size(config: TrainingConfig, world_size: int = 1) -> int:
-    """Sequences per micro-batch: batch_size split over grad_accum_steps and the processes."""
+    """Sequences per micro-batch:
+    batch_size split over grad_accum_steps and the processes."""
     parts = config.grad_accum_steps * world_size
     if config.batch_size % parts:
         raise SettingError(
@@ -250,7 +258,8 @@ def micro_batch_size(config: TrainingConfig, world_size: int = 1) -> int:
 
 # %% book/09_training_loop.md, code cell 15
 class Schedule:
-    """Where training stands: progress by steps, epochs or wall-clock time, and what is due."""
+    """Where training stands:
+    progress by steps, epochs or wall-clock time, and what is due."""
 
     def __init__(
         self, config: TrainingConfig, state: dict, batches_per_epoch: int, processes
@@ -295,7 +304,8 @@ class Schedule:
         return lr
 
     def my_micro_batches(self) -> list[int]:
-        """This process's micro-batches of the next step: rank r of W takes k ≡ r (mod W)."""
+        """This process's micro-batches of the next step:
+        rank r of W takes k ≡ r (mod W)."""
         first = self.state["micro_batches"] + self.processes.rank
         return [
             first + micro * self.processes.world_size
@@ -333,7 +343,8 @@ class Schedule:
 
 # %% book/09_training_loop.md, code cell 16
 class Counts:
-    """Sums of (hits, total) pairs over micro-batches, steps and processes; value = hits / total."""
+    """Sums of (hits, total) pairs over micro-batches, steps and processes;
+    value = hits / total."""
 
     def __init__(self):
         self.sums, self.totals = {}, {}
@@ -357,7 +368,8 @@ class Counts:
 
 
 class MetricsLog:
-    """metrics.jsonl: a training line every log_every steps, an evaluation line when one is due."""
+    """metrics.jsonl: a training line every log_every steps,
+    an evaluation line when one is due."""
 
     def __init__(self, path: Path, schedule: Schedule, progress_bar: bool):
         self.path, self.schedule, self.window, self.seconds = (
@@ -422,7 +434,8 @@ class MetricsLog:
 
 # %% book/09_training_loop.md, code cell 17
 class TrainingDiverged(SettingError):
-    """The loss became NaN or infinite: a setting (the learning rate, most often) to change."""
+    """The loss became NaN or infinite:
+    a setting (the learning rate, most often) to change."""
 
 
 def stop_if_diverged(counts: Counts, state: dict, out_dir) -> None:
@@ -430,8 +443,9 @@ def stop_if_diverged(counts: Counts, state: dict, out_dir) -> None:
     if not math.isfinite(loss):
         saved = latest_checkpoint(out_dir)
         raise TrainingDiverged(
-            f"the loss became {loss} at step {state['step'] + 1}; training stopped before that update. "
-            f"The last good checkpoint is {saved or 'none (no checkpoint was written yet)'}. "
+            f"the loss became {loss} at step {state['step'] + 1}; "
+            "training stopped before that update. The last good checkpoint is "
+            f"{saved or 'none (no checkpoint was written yet)'}. "
             "Lower `learning_rate` (or raise `warmup_fraction`) and resume or restart."
         )
 
@@ -457,17 +471,19 @@ def start_or_resume(
         checkpoint = latest_checkpoint(out_dir)
         if checkpoint is None:
             raise SettingError(
-                f"`resume=True`: no complete checkpoint under {checkpoints}, so there is "
-                "nothing to continue; start the run again without `resume=True`"
+                f"`resume=True`: no complete checkpoint under {checkpoints}, "
+                "so there is nothing to continue; "
+                "start the run again without `resume=True`"
             )
         # every process loads the same one
         state = load_checkpoint(checkpoint, model, optimizer)
         _check_same_settings(state.get("config", {}), config)
         if state.setdefault("micro_batch_size", size) != size:
             raise ValueError(
-                f"{checkpoint} was trained on micro-batches of {state['micro_batch_size']} "
-                f"sequences, this run would cut {size}: resume with the same number of "
-                "processes, so that the rest of the run sees the same data"
+                f"{checkpoint} was trained on micro-batches of "
+                f"{state['micro_batch_size']} sequences, this run would cut {size}: "
+                "resume with the same number of processes, "
+                "so that the rest of the run sees the same data"
             )
         if processes.is_main:
             truncate_jsonl(metrics, state["step"])  # those steps will be logged again
@@ -483,21 +499,24 @@ def start_or_resume(
 
 
 def _check_same_settings(saved: dict, config: TrainingConfig) -> None:
-    """A resumed run must continue with the settings it started with, or it is another run."""
+    """A resumed run must continue with the settings it started with,
+    or it is another run."""
     # tuples as lists, as the checkpoint stores them
     now = json.loads(json.dumps(asdict(config)))
     for name, value in now.items():
         if name not in RESUMABLE + ("out",) and saved.get(name, value) != value:
             raise SettingError(
-                f"`{name}` is {value!r} here but {saved[name]!r} in the run being resumed: "
+                f"`{name}` is {value!r} here but {saved[name]!r} "
+                "in the run being resumed: "
                 "resume with the settings the run started with"
             )
 
 
 # %% book/09_training_loop.md, code cell 20
 class SingleProcess:
-    """The processes a run trains on, when it is one. Chapter 14's `Processes` (bert/scaling.py) is
-    the same interface for several processes under torchrun; here every exchange is a no-op."""
+    """The processes a run trains on, when it is one. Chapter 14's `Processes`
+    (bert/scaling.py) is the same interface for several processes under torchrun; here
+    every exchange is a no-op."""
 
     rank, world_size, is_main = 0, 1, True
 

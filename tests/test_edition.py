@@ -57,3 +57,22 @@ def test_every_page_names_its_edition_in_the_footer():
                         r"(?:</a>)?(?: with uncommitted changes)? on \d{4}-\d{2}-\d{2}\.</p>")
     assert footer.fullmatch(config.html_theme_options["extra_footer"]), config.html_theme_options
     assert config.html_context["edition"]["version"] == VERSION
+
+
+def test_the_launch_cell_of_a_downloaded_notebook_installs_the_builds_commit():
+    """What the build does to _sources/book/X.ipynb (tools/book_site.py, build-finished)."""
+    launch = ['#| hide\n', 'REF = "main"\n', 'REPO = "bert-from-scratch/bert-from-scratch"\n']
+    notebook = {"cells": [{"cell_type": "markdown", "source": ['REF = "main"\n']},
+                          {"cell_type": "code", "source": launch}]}
+
+    assert book_site.pin_launch_cell(notebook, "abc123" * 6)
+    assert notebook["cells"][1]["source"] == ''.join(launch).replace('"main"', f'"{"abc123" * 6}"')
+    assert notebook["cells"][0]["source"] == ['REF = "main"\n'], "only the code cell changes"
+    assert not book_site.pin_launch_cell({"cells": [{"cell_type": "code", "source": "x = 1"}]}, "abc")
+
+
+def test_every_chapters_launch_cell_can_be_pinned():
+    chapters = [path for path in (ROOT / "book").glob("*.md") if "```{code-cell}" in path.read_text()]
+    unpinnable = [path.name for path in chapters
+                  if not book_site.LAUNCH_REF.search(path.read_text().split("```{code-cell}")[1])]
+    assert len(chapters) >= 14 and not unpinnable, unpinnable

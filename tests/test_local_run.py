@@ -1,9 +1,11 @@
-"""Running a chapter yourself works as README.md and the preface say: `make lab`.
+"""Running a chapter yourself works as README.md and the preface say: `make lab`, Colab, a download.
 
 The chapter is converted with jupytext and executed by a Jupyter kernel started in book/, the folder
 `make lab` serves, outside the book build; JupyterLab, started by the Makefile's own recipe, serves
-a chapter's .md file as a notebook. The tests that need JupyterLab or make are skipped, with the
-reason, where they are missing.
+a chapter's .md file as a notebook. A chapter downloaded from the site (or opened on Colab) runs in
+an empty folder, with only the package, and finds the committed results it reads in the
+repository's tarball at its commit: here a local copy of that tarball, offline. The tests that
+need JupyterLab, make or git are skipped, with the reason, where they are missing.
 """
 
 import base64
@@ -26,6 +28,8 @@ import pytest
 from nbclient import NotebookClient
 from PIL import Image
 
+from tools.book_site import pin_launch_cell
+
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
 BIN = Path(sys.executable).parent  # .venv/bin under `make test`
@@ -37,6 +41,9 @@ needs_jupyterlab = pytest.mark.skipif(
     reason="jupyterlab is not installed in this environment: `make venv` (or `make lab`) installs "
            "requirements.txt, which pins it")
 needs_make = pytest.mark.skipif(shutil.which("make") is None, reason="no `make` on PATH")
+needs_git = pytest.mark.skipif(not (ROOT / ".git").exists() or shutil.which("git") is None,
+                               reason="not a git checkout: the tarball is made with `git archive`")
+DOWNLOADED = BOOK / "13_making_it_fast.md"  # reads bench/results/; runs in about 30 s
 
 
 def section(path: Path, heading: str) -> str:
@@ -137,3 +144,109 @@ def test_make_lab_serves_the_chapters_as_notebooks(tmp_path):
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
+
+
+def git(*args: str) -> str:
+    return subprocess.run(["git", "-C", str(ROOT), *args], check=True, capture_output=True,
+                          text=True, timeout=120).stdout.strip()
+
+
+@needs_git
+@pytest.mark.slow
+def test_a_downloaded_chapter_runs_in_an_empty_folder_offline(tmp_path):
+    """The .ipynb from the site's download button, or Colab's copy: no checkout around it.
+
+    The package is installed as pip installs it from git, pinned to a commit (PEP 610's
+    direct_url.json records it), and nothing else of the repository is there; the notebook's
+    launch cell is pinned to that commit as the book build pins it. BERT_BOOK_SOURCE points
+    bert.files.book_file at a local copy of the tarball GitHub would send for that commit,
+    `git archive` of the files the chapters read, so that the test needs no network."""
+    commit = git("rev-parse", "HEAD")
+    site = tmp_path / "site-packages"
+    shutil.copytree(ROOT / "bert", site / "bert", ignore=shutil.ignore_patterns("__pycache__"))
+    info = site / "bert_from_scratch-0.1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: bert-from-scratch\nVersion: 0.1.0\n")
+    (info / "direct_url.json").write_text(json.dumps({
+        "url": "https://github.com/bert-from-scratch/bert-from-scratch.git",
+        "vcs_info": {"vcs": "git", "requested_revision": commit, "commit_id": commit}}))
+    tarball = tmp_path / f"{commit}.tar.gz"
+    git("archive", "--format=tar.gz", f"--prefix=bert-from-scratch-{commit}/", f"--output={tarball}",
+        "HEAD", "--", "runs", "bench/results")
+    empty, home = tmp_path / "downloads", tmp_path / "home"
+    empty.mkdir()
+    home.mkdir()
+    env = {**os.environ, **OFFLINE, "HOME": str(home), "PYTHONPATH": str(site),
+           "BERT_BOOK_SOURCE": str(tarball)}
+    where = subprocess.run([sys.executable, "-c", "import bert; print(bert.__file__)"], cwd=empty,
+                           env=env, capture_output=True, text=True, check=True).stdout.strip()
+    assert Path(where).is_relative_to(site), f"the kernel would import the checkout's bert: {where}"
+
+    notebook = empty / DOWNLOADED.with_suffix(".ipynb").name
+    subprocess.run([str(BIN / "jupytext"), "--to", "ipynb", "--output", str(notebook), str(DOWNLOADED)],
+                   check=True, capture_output=True, timeout=120)
+    nb = nbformat.read(notebook, as_version=4)
+    assert pin_launch_cell(nb, commit), "the launch cell has no `REF = \"main\"` line to pin"
+    launch = next(cell for cell in nb.cells if cell.cell_type == "code")
+    assert f'REF = "{commit}"' in launch.source and 'REF = "main"' not in launch.source
+    client = NotebookClient(nb, timeout=600, kernel_name="python3",
+                            resources={"metadata": {"path": str(empty)}})
+    with pytest.MonkeyPatch.context() as patch:  # the kernel inherits this process's environment
+        for name, value in env.items():
+            patch.setenv(name, value)
+        client.execute()
+    outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    fetched = home / ".cache" / "bert-from-scratch" / commit
+    assert (fetched / "bench" / "results").is_dir(), "the results were not fetched where they belong"
+    assert sorted(p.name for p in empty.iterdir()) == [notebook.name], "it wrote into the reader's folder"
+
+
+def outside_a_checkout(monkeypatch, tmp_path, source: Path) -> Path:
+    """bert.files as a downloaded notebook sees it: no checkout, a known commit, HOME in tmp."""
+    from bert import files
+
+    monkeypatch.setattr(files, "_checkout", lambda: None)
+    monkeypatch.setattr(files, "_installed_commit", lambda: "0" * 40)
+    monkeypatch.setattr(Path, "home", lambda: tmp_path / "home")
+    monkeypatch.setenv(files.BOOK_SOURCE, str(source))
+    files._fetched_repository.cache_clear()
+    return tmp_path / "home" / ".cache" / "bert-from-scratch"
+
+
+def test_in_a_checkout_book_file_is_the_checkouts_own_file():
+    from bert.files import book_file
+
+    assert book_file("runs/tiny") == ROOT / "runs" / "tiny"
+    with pytest.raises(FileNotFoundError, match="has no runs/none"):
+        book_file("runs/none")
+
+
+def test_a_repository_that_cannot_be_fetched_is_one_clear_error_and_leaves_nothing(
+        tmp_path, monkeypatch):
+    from bert.files import book_file
+
+    cache = outside_a_checkout(monkeypatch, tmp_path, tmp_path / "missing.tar.gz")
+    with pytest.raises(FileNotFoundError) as error:
+        book_file("runs/tiny")
+    message = str(error.value)
+    assert "could not be fetched from" in message and "missing.tar.gz" in message
+    assert "BERT_BOOK_SOURCE" in message and "\n" not in message
+    assert not cache.exists() or not list(cache.iterdir()), "a failed fetch left a folder behind"
+
+
+def test_a_tarball_that_writes_outside_its_folder_is_refused(tmp_path, monkeypatch):
+    import tarfile
+
+    from bert.files import book_file
+
+    evil = tmp_path / "evil.tar.gz"
+    with tarfile.open(evil, "w:gz") as tar:
+        member = tarfile.TarInfo("repo/../../escaped.txt")
+        member.size = 0
+        tar.addfile(member, io.BytesIO(b""))
+    cache = outside_a_checkout(monkeypatch, tmp_path, evil)
+    with pytest.raises(FileNotFoundError, match="could not be fetched"):
+        book_file("runs/tiny")
+    assert not list(tmp_path.rglob("escaped.txt"))
+    assert not list(cache.iterdir())

@@ -30,7 +30,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "bert"
 # Counted in lines as tools/format_chapters.py leaves them: ruff at 88 columns. The limits were 300
 # and 60 when the chapters ran to ~110 columns; ruff's layout made the same code about 1.5 times as
-# many lines (bert/ went from 3,665 to 5,500 lines), so they were scaled with it.
+# many lines (bert/ went from 3,898 to 5,406 lines), so they were scaled with it.
 MAX_MODULE_LINES = 480
 MAX_FUNCTION_LINES = 90
 NOT_LIBRARY = {"cli.py", "__init__.py"}

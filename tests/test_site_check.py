@@ -127,3 +127,20 @@ def test_without_a_browser_the_check_is_skipped_and_says_so(tmp_path, monkeypatc
 
     assert site_check.main([str(tmp_path)]) == 0
     assert "site check SKIPPED" in capsys.readouterr().out
+
+
+@needs_chromium
+def test_a_code_cell_wider_than_its_column_fails(tmp_path):
+    """A code cell whose longest line does not fit scrolls sideways; one that fits passes."""
+    def cell(line: str) -> str:
+        return f'<div class="cell_input"><pre style="width: 400px; overflow: auto">{line}</pre></div>'
+
+    fits, too_wide = "x = 1\nprint(x)", "y = " + " + ".join(["1"] * 200)
+    site = write_site(tmp_path / "html", {"index.html": page(cell(fits) + cell(too_wide))})
+
+    problems = site_check.check_site(site, verbose=False)
+
+    assert len(problems) == 1, problems
+    assert problems[0].startswith(f"index.html: code cell 2 on the page scrolls sideways at "
+                                  f"{site_check.VIEWPORT['width']} px: a line needs "), problems
+    assert f"({len(too_wide)} characters: 'y = 1 + 1" in problems[0]

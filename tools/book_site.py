@@ -18,12 +18,19 @@
    the site was built from (`git rev-parse --short HEAD`; "unknown" outside git) and the day of
    the build (UTC, or SOURCE_DATE_EPOCH's day where that is set). The text is a theme option, so a
    new commit or a new day makes Sphinx write every page again, not only the changed ones.
+5. The notebooks a reader downloads or opens on Colab (`_sources/book/X.ipynb`, which the workflow
+   also publishes for Colab) install the package from the commit the site was built from, not
+   from `main`: their launch cell's `REF = "main"` becomes that commit. The package then fetches
+   the results a chapter reads (`bert.files.book_file`) from the same commit, so a notebook, its
+   code and its results always belong together.
 """
 
 from __future__ import annotations
 
 import html
+import json
 import os
+import re
 import shutil
 import subprocess
 import tomllib
@@ -124,11 +131,40 @@ def _show_edition(app, config) -> None:
     config.html_context = {**config.html_context, "edition": facts}
 
 
+LAUNCH_REF = re.compile(r'^REF = "main"', re.MULTILINE)  # in each chapter's first, hidden cell
+
+
+def pin_launch_cell(notebook: dict, commit: str) -> bool:
+    """Make the notebook's launch cell install `commit` instead of main; True if it did."""
+    for cell in notebook.get("cells", [])[:3]:
+        source = cell.get("source", "")
+        text = "".join(source) if isinstance(source, list) else source
+        if cell.get("cell_type") == "code" and LAUNCH_REF.search(text):
+            cell["source"] = LAUNCH_REF.sub(f'REF = "{commit}"', text)
+            return True
+    return False
+
+
+def _pin_downloaded_notebooks(app, exception) -> None:
+    """build-finished: every executed notebook in _sources/ installs the build's own commit."""
+    commit = app.config.html_context.get("edition", {}).get("commit_full")
+    if exception is not None or app.builder.format != "html" or not commit:
+        return
+    pinned = 0
+    for path in Path(app.outdir, "_sources").rglob("*.ipynb"):
+        notebook = json.loads(path.read_text(encoding="utf-8"))
+        if pin_launch_cell(notebook, commit):
+            path.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+            pinned += 1
+    logger.info(f"launch cells of {pinned} notebook(s) pinned to commit {commit[:7]}")
+
+
 def setup(app):
     app.add_config_value("colab_notebooks_branch", "notebooks", "html")
     app.add_config_value("mathjax_package", "", "html")  # the npm package's folder, from the book's root
     app.connect("config-inited", _show_edition)
     app.connect("builder-inited", _copy_mathjax)
+    app.connect("build-finished", _pin_downloaded_notebooks)
     # after sphinx-book-theme's launch buttons (priority 501) and every page-specific script
     app.connect("html-page-context", _point_colab_at_notebooks, priority=900)
     app.connect("html-page-context", _include_each_script_once, priority=900)

@@ -17,7 +17,10 @@ downloads a browser build, which this project's machines cannot fetch). A page f
     `mjx-container`, with no raw `\\(`, `\\[` or `$$` left over (MathJax is the site's own copy
     in `_static/mathjax/`, see tools/book_site.py);
   - an internal link is broken: the target file is missing, or its `#anchor` is not an id on the
-    target page; a downloadable notebook (`.ipynb`) must also be a readable notebook.
+    target page; a downloadable notebook (`.ipynb`) must also be a readable notebook;
+  - a code cell scrolls sideways in the 1280-pixel-wide window the check uses: its longest line
+    is wider than the code column (tools/format_chapters.py keeps lines to 88 columns, and
+    _static/book.css sizes the column for them).
 
 Screenshots of the home page and chapter 1 are saved in a `screenshots` folder next to HTML_DIR.
 
@@ -45,8 +48,11 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path(os.environ.get("SITE_CHECK_CHROMIUM", "/usr/bin/chromium"))
+VIEWPORT = {"width": 1280, "height": 900}  # a laptop's screen: the width code must fit
 SCREENSHOTS = {"index.html": "index.png",
-               "book/01_from_transformers_to_bert.html": "01_from_transformers_to_bert.png"}
+               "book/01_from_transformers_to_bert.html": "01_from_transformers_to_bert.png",
+               "book/04_attention.html": "04_attention.png",
+               "book/12_looking_inside.html": "12_looking_inside.png"}
 # No network: every host name but 127.0.0.1's fails to resolve, whatever Playwright's routing sees
 # (the routes below are what names each blocked request).
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -199,6 +205,10 @@ INSPECT_PAGE = """async () => {
     unrenderedCount: unrendered.length,
     images: images.length,
     broken: broken,
+    scrolling: [...document.querySelectorAll('div.cell_input pre')].map((pre, index) => ({
+      cell: index + 1, need: pre.scrollWidth, have: pre.clientWidth,
+      line: pre.textContent.split('\\n').reduce((a, b) => b.length > a.length ? b : a, ''),
+    })).filter(code => code.need > code.have),
   };
 }"""
 
@@ -209,6 +219,7 @@ class BrowserReport:
     not_found: set[str] = field(default_factory=set)    # site paths the server answered 404 for
     broken_images: set[str] = field(default_factory=set)  # site paths of <img> that did not load
     math: list[str] = field(default_factory=list)       # math that MathJax did not render
+    scrolling: list[str] = field(default_factory=list)  # code cells wider than the code column
     outside: list[str] = field(default_factory=list)    # URLs of other sites it asked for (blocked)
     summary: str = ""
 
@@ -237,7 +248,7 @@ def browse(html_dir: Path, pages: list[Path], screenshots: Path | None) -> dict[
         with sync_playwright() as playwright:
             context = playwright.chromium.launch_persistent_context(
                 user_data, executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS,
-                viewport={"width": 1280, "height": 900}, service_workers="block")
+                viewport=VIEWPORT, service_workers="block")
             for path in pages:
                 relative = path.relative_to(html_dir).as_posix()
                 report = reports[path]
@@ -266,6 +277,11 @@ def browse(html_dir: Path, pages: list[Path], screenshots: Path | None) -> dict[
                 elif found["unrenderedCount"]:
                     report.math.append(f"math not rendered: {found['unrenderedCount']} of {found['math']} "
                                        f"formula(s), e.g. {found['unrendered']}")
+                report.scrolling = [
+                    f"code cell {code['cell']} on the page scrolls sideways at {VIEWPORT['width']} px: a line "
+                    f"needs {code['need']} px, the column has {code['have']} "
+                    f"({len(code['line'])} characters: {code['line'].strip()[:40]!r}...)"
+                    for code in found["scrolling"]]
                 shown = f" (redirects to {site_path(page.url)})" if read_page(path).redirect else ""
                 report.summary = (f"{relative}{shown}: {found['images']} image(s), {found['math']} formula(s), "
                                   f"{found['rendered']} rendered by MathJax")
@@ -307,6 +323,7 @@ def check_site(html_dir: Path, screenshots: Path | None = None, verbose: bool = 
             problems.append(f"asked another site for {len(report.outside)} file(s), blocked (the site must "
                             f"need no network): {shown}")
         problems += report.math
+        problems += report.scrolling
         if verbose:
             print(f"  {'ok  ' if not problems else 'FAIL'} {report.summary or relative}")
         lines += [f"{relative}: {problem}" for problem in problems]
