@@ -79,6 +79,7 @@ lab: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python tools/tangle.py --check
 	$(BIN)/python tools/format_chapters.py --check
+	$(BIN)/python tools/prose_numbers.py
 	$(BIN)/python -m pytest
 	$(MAKE) lint-workflows
 	$(MAKE) validate-citation
