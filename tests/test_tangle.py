@@ -7,6 +7,8 @@ from docutils import nodes
 
 from tools import tangle
 
+ROOT = tangle.ROOT
+
 HEADER = """\
 ---
 jupytext:
@@ -260,3 +262,34 @@ def test_copies_in_hidden_folders_are_not_chapters(project):
         chapter(cell("#| default_exp alpha"), cell("#| export\nA = 2")))
     assert run() == 0
     assert "A = 1" in (package / "alpha.py").read_text()
+
+
+@pytest.mark.slow
+def test_the_site_marks_exported_cells_and_still_collapses_hidden_ones(tmp_path):
+    """tools/tangle.py's Sphinx part, in a tiny Sphinx build with myst-nb: directive-only cells
+    vanish, an exported cell shows `→ bert/NAME.py` instead of its `#|` line, and a `hide-input`
+    tag still collapses an exported cell (the mark goes above the collapsed source)."""
+    import subprocess
+    import sys
+
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "conf.py").write_text(
+        f"import sys\nsys.path.insert(0, {str(ROOT / 'tools')!r})\n"
+        "extensions = ['myst_nb', 'tangle']\nnb_execution_mode = 'off'\n")
+    (source / "index.md").write_text(
+        "---\njupytext:\n  text_representation:\n    format_name: myst\n"
+        "kernelspec:\n  name: python3\n  display_name: Python 3\n---\n\n# Page\n\n"
+        "```{code-cell} ipython3\n#| default_exp things\n```\n\n"
+        "```{code-cell} ipython3\n#| export\ndef shown(): pass\n```\n\n"
+        "```{code-cell} ipython3\n---\ntags: [hide-input]\n---\n#| export\ndef collapsed(): pass\n```\n")
+    result = subprocess.run([sys.executable, "-m", "sphinx", "-q", "-b", "html", str(source),
+                             str(tmp_path / "html")], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    html = (tmp_path / "html" / "index.html").read_text()
+
+    assert "default_exp" not in html and "#|" not in html and "#| export" not in html
+    assert html.count('class="export-mark"') == 2 and html.count("bert/things.py") == 2
+    mark, collapsed = html.rindex('class="export-mark"'), html.index("collapsed")
+    details = html.find("<details", mark)
+    assert mark < details < collapsed, "the hidden exported cell's source is not collapsed under its mark"

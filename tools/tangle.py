@@ -368,13 +368,34 @@ def _show_directives_as_marks(app, doctree) -> None:
         # the code without its `#|` lines; rawsource too, or Sphinx would not highlight the block
         source.rawsource = body
         source[:] = [nodes.Text(body)]
-        if kinds and module:
-            cell.insert(0, _export_mark(module, internal="export" not in kinds))
+        if kinds and module:  # the mark itself is added by _ExportMarks, once cells are collapsed
+            cell["export_module"] = module
+            cell["export_internal"] = "export" not in kinds
+
+
+def _export_marks_transform():
+    from docutils import nodes
+    from sphinx.transforms.post_transforms import SphinxPostTransform
+
+    class ExportMarks(SphinxPostTransform):
+        """Put each exported cell's mark above it. After myst-nb's HideInputCells (priority 199),
+        which only collapses a cell whose first child is its source: with the mark added first,
+        a `hide-input` tag on an exported cell would do nothing."""
+
+        default_priority = 210
+
+        def run(self, **kwargs) -> None:
+            for cell in self.document.findall(nodes.container):
+                if cell.get("nb_element") == "cell_code" and cell.get("export_module"):
+                    cell.insert(0, _export_mark(cell["export_module"], cell["export_internal"]))
+
+    return ExportMarks
 
 
 def setup(app):
     app.connect("doctree-read", _remove_hidden_cells)
     app.connect("doctree-read", _show_directives_as_marks)
+    app.add_post_transform(_export_marks_transform())
     return {"parallel_read_safe": True, "parallel_write_safe": True}
 
 
