@@ -49,3 +49,11 @@ def test_an_allowlist_phrase_explains_its_number(tmp_path):
 
     assert found["10,000"] == "allowed"
     assert found["73.9 %"] == ""
+
+
+def test_a_sentence_does_not_end_at_an_abbreviation():
+    from tools.prose_numbers import sentences
+
+    text = "Clark et al. (2019) found 45 % of them, e.g. these. Next one? Yes: J. Smith agrees."
+    assert [text[a:b].strip() for a, b in sentences(text)] == [
+        "Clark et al. (2019) found 45 % of them, e.g. these.", "Next one?", "Yes:", "J. Smith agrees."]

@@ -61,7 +61,8 @@ REFERENCE_WORD = re.compile(
     r"versions?|pr|issues?|appendix|pages?|step|steps|rows?|columns?|lines?)|§)\s*\(?$",
     re.IGNORECASE)
 LIST_GLUE = re.compile(r"^\s*(?:,|and|or|to|–|-|, and)\s*$")  # "chapters 2, 7 and 9", "2 to 9"
-SENTENCE_END = re.compile(r"(?<![.\s][a-z]\.)(?<!e\.g\.)(?<!i\.e\.)(?<!al\.)(?<!vs\.)[.!?:;](?=\s+[A-Z(*`{])|\n\s*\n")
+SENTENCE_END = re.compile(  # not after "et al.", "e.g.", "i.e.", "vs." or an initial ("J. Smith")
+    r"(?:(?<!\bal)(?<!\be\.g)(?<!\bi\.e)(?<!\bvs)(?<!\b[A-Za-z])\.|[!?:;])(?=\s+[A-Z(*`{])|\n\s*\n")
 
 
 @dataclass
