@@ -22,7 +22,8 @@ downloads a browser build, which this project's machines cannot fetch). A page f
     is wider than the code column (tools/format_chapters.py keeps lines to 88 columns, and
     _static/book.css sizes the column for them).
 
-Screenshots of the home page and chapter 1 are saved in a `screenshots` folder next to HTML_DIR.
+Screenshots of the home page and chapters 1, 4 and 12 are saved in a `screenshots` folder next to
+HTML_DIR.
 
 Exit status: 0 when every page passes, 1 (each problem on one line: page and problem) when not,
 2 when the site is missing. Without /usr/bin/chromium the check says it was SKIPPED and exits 0.
@@ -287,6 +288,8 @@ def browse(html_dir: Path, pages: list[Path], screenshots: Path | None) -> dict[
                                   f"{found['rendered']} rendered by MathJax")
                 if screenshots is not None and relative in SCREENSHOTS:
                     screenshots.mkdir(parents=True, exist_ok=True)
+                    # a chapter's first exported cell, with its mark: what the code column looks like
+                    page.evaluate("document.querySelector('p.export-mark')?.scrollIntoView()")
                     page.screenshot(path=str(screenshots / SCREENSHOTS[relative]))
                 page.close()
             context.close()
