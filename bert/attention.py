@@ -5,7 +5,7 @@ Every line of this module is explained in book/04_attention.md."""
 
 __all__ = ['attention_bias', 'scaled_dot_product_attention', 'BertSelfAttention', 'BertSelfOutput', 'BertAttention']
 
-# %% book/04_attention.md, code cell 4
+# %% book/04_attention.md, code cell 5
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -13,7 +13,7 @@ from torch import nn
 from bert.config import BertConfig
 
 
-# %% book/04_attention.md, code cell 5
+# %% book/04_attention.md, code cell 6
 def attention_bias(
     attention_mask: torch.Tensor, dtype: torch.dtype = torch.float32
 ) -> torch.Tensor:
@@ -30,7 +30,7 @@ def attention_bias(
     ).masked_fill(blocked, torch.finfo(dtype).min)
 
 
-# %% book/04_attention.md, code cell 7
+# %% book/04_attention.md, code cell 8
 def scaled_dot_product_attention(query, key, value, bias=None, dropout_p: float = 0.0):
     """softmax(QKᵀ/√d + bias) V for (B, heads, L, d) tensors;
     returns (output, weights)."""
@@ -43,7 +43,7 @@ def scaled_dot_product_attention(query, key, value, bias=None, dropout_p: float 
     return weights @ value, weights  # (B, heads, L, d), (B, heads, L, L)
 
 
-# %% book/04_attention.md, code cell 9
+# %% book/04_attention.md, code cell 11
 class BertSelfAttention(nn.Module):
     """Multi-head self-attention: project to queries, keys and values, attend per head,
     concatenate."""
@@ -80,7 +80,7 @@ class BertSelfAttention(nn.Module):
         return context.transpose(1, 2).reshape(B, L, H), weights
 
 
-# %% book/04_attention.md, code cell 11
+# %% book/04_attention.md, code cell 13
 class BertSelfOutput(nn.Module):
     """Wraps a sub-layer: projection, dropout, residual, and LayerNorm after (post-LN)
     or before (pre-LN)."""
@@ -101,7 +101,7 @@ class BertSelfOutput(nn.Module):
         return self.LayerNorm(x + self.dropout(self.dense(sublayer(x))))  # (B, L, H)
 
 
-# %% book/04_attention.md, code cell 12
+# %% book/04_attention.md, code cell 14
 class BertAttention(nn.Module):
     """Self-attention inside its output block: `attention.self.*` and
     `attention.output.*`."""

@@ -5,11 +5,11 @@ Every line of this module is explained in book/09_training_loop.md, except the c
 
 __all__ = ['ShuffledBatches', 'LengthGroupedBatches']
 
-# %% book/09_training_loop.md, code cell 4
+# %% book/09_training_loop.md, code cell 5
 import torch
 
 
-# %% book/09_training_loop.md, code cell 13
+# %% book/09_training_loop.md, code cell 15
 class ShuffledBatches:
     """Micro-batch k of `examples`: a seeded permutation per epoch, cut into
     micro-batches of `size`, and collated with a generator seeded by k (MLM masks).

@@ -5,7 +5,7 @@ Every line of this module is explained in book/09_training_loop.md."""
 
 __all__ = ['save_checkpoint', 'latest_checkpoint', 'load_checkpoint']
 
-# %% book/09_training_loop.md, code cell 7
+# %% book/09_training_loop.md, code cell 8
 import json
 import shutil
 from pathlib import Path
@@ -18,7 +18,7 @@ from bert.files import folder_written_atomically
 from bert.model import WEIGHTS_FILE
 
 
-# %% book/09_training_loop.md, code cell 18
+# %% book/09_training_loop.md, code cell 20
 STATE_FILE, OPTIMIZER_FILE = "trainer_state.json", "optimizer.safetensors"
 
 

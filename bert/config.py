@@ -27,7 +27,8 @@ class BertConfig:
     num_hidden_layers: int = 12  # L: encoder layers
     num_attention_heads: int = 12  # A: heads per layer, each of size H / A
     intermediate_size: int = 3072  # feed-forward width, 4H in the paper
-    # exact (erf) GELU, as transformers; Google's TF code: tanh approximation
+    # exact (erf) GELU, as transformers and Google's first release; Google's code has
+    # used the tanh approximation since February 2019 (chapter 5)
     hidden_act: str = "gelu"
     hidden_dropout_prob: float = 0.1  # dropout on embeddings and sub-layer outputs
     attention_probs_dropout_prob: float = 0.1  # dropout on attention weights

@@ -195,7 +195,7 @@ def tokenize_documents(
     return tokenized
 
 
-# %% book/07_pretraining_data.md, code cell 18
+# %% book/07_pretraining_data.md, code cell 19
 def _truncate_pair(
     a: list[int], b: list[int], max_tokens: int, rng: random.Random
 ) -> None:
@@ -221,7 +221,7 @@ def _pair(
     }
 
 
-# %% book/07_pretraining_data.md, code cell 19
+# %% book/07_pretraining_data.md, code cell 20
 def _pairs_from_document(
     docs: list[list[list[int]]],
     position: int,
@@ -263,7 +263,7 @@ def _pairs_from_document(
     return examples
 
 
-# %% book/07_pretraining_data.md, code cell 20
+# %% book/07_pretraining_data.md, code cell 21
 def _single(tokens: list[int], doc_a: int, doc_b: int, tokenizer) -> dict:
     ids = [tokenizer.cls_token_id, *tokens, tokenizer.sep_token_id]
     return {
@@ -299,7 +299,7 @@ def _packed(docs: list[list[list[int]]], tokenizer, max_seq_len: int) -> list[di
     return examples
 
 
-# %% book/07_pretraining_data.md, code cell 21
+# %% book/07_pretraining_data.md, code cell 22
 def create_examples(
     tokenized_docs: list[list[list[int]]],
     tokenizer: BertTokenizer,
@@ -340,7 +340,7 @@ def create_examples(
     ]
 
 
-# %% book/07_pretraining_data.md, code cell 24
+# %% book/07_pretraining_data.md, code cell 27
 class PretrainingDataset(torch.utils.data.Dataset):
     """The examples of `create_examples`, indexable for a DataLoader."""
 
@@ -354,7 +354,7 @@ class PretrainingDataset(torch.utils.data.Dataset):
         return self.examples[index]
 
 
-# %% book/07_pretraining_data.md, code cell 25
+# %% book/07_pretraining_data.md, code cell 28
 PAD_VALUES = {
     "token_type_ids": 0,
     "attention_mask": 0,
@@ -422,7 +422,7 @@ def _padded(rows: list[dict], name: str, value: int, length: int) -> torch.Tenso
     return padded
 
 
-# %% book/07_pretraining_data.md, code cell 27
+# %% book/07_pretraining_data.md, code cell 30
 class MaskingCollator:
     """Examples → a padded batch with fresh MLM masks: input_ids, token_type_ids,
     attention_mask, labels (-100 where nothing is predicted), and next_sentence_label

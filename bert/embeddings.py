@@ -5,14 +5,14 @@ Every line of this module is explained in book/03_embeddings.md."""
 
 __all__ = ['BertEmbeddings', 'check_token_ids']
 
-# %% book/03_embeddings.md, code cell 3
+# %% book/03_embeddings.md, code cell 4
 import torch
 from torch import nn
 
 from bert.config import BertConfig
 
 
-# %% book/03_embeddings.md, code cell 4
+# %% book/03_embeddings.md, code cell 5
 class BertEmbeddings(nn.Module):
     """Token + learned position + segment embeddings, then LayerNorm and dropout."""
 
@@ -49,7 +49,7 @@ class BertEmbeddings(nn.Module):
         return self.dropout(self.LayerNorm(x))
 
 
-# %% book/03_embeddings.md, code cell 5
+# %% book/03_embeddings.md, code cell 6
 def check_token_ids(
     input_ids: torch.Tensor, token_type_ids: torch.Tensor | None, config: BertConfig
 ) -> None:

@@ -5,7 +5,7 @@ Every line of this module is explained in book/05_encoder_layer.md."""
 
 __all__ = ['ACTIVATION_FUNCTIONS', 'BertIntermediate', 'BertOutput', 'BertLayer']
 
-# %% book/05_encoder_layer.md, code cell 4
+# %% book/05_encoder_layer.md, code cell 8
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -16,7 +16,7 @@ from bert.config import BertConfig
 ACTIVATION_FUNCTIONS = {"gelu": F.gelu, "relu": F.relu}  # F.gelu is the exact, erf form
 
 
-# %% book/05_encoder_layer.md, code cell 5
+# %% book/05_encoder_layer.md, code cell 9
 class BertIntermediate(nn.Module):
     """The feed-forward network's first half:
     widen H -> I and apply the nonlinearity."""
@@ -38,7 +38,7 @@ class BertOutput(BertSelfOutput):
         super().__init__(config, in_features=config.intermediate_size)
 
 
-# %% book/05_encoder_layer.md, code cell 6
+# %% book/05_encoder_layer.md, code cell 10
 class BertLayer(nn.Module):
     """One encoder layer: self-attention, then the feed-forward network,
     each with its residual."""

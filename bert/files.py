@@ -154,7 +154,8 @@ def book_file(relative: str) -> Path:
 def _checkout() -> Path | None:
     """The repository that this package, or the current folder, is part of, if any."""
     cwd = Path.cwd().resolve()
-    for folder in (Path(__file__).resolve().parent.parent, cwd, *cwd.parents):
+    package = Path(importlib.util.find_spec("bert").origin).resolve().parent
+    for folder in (package.parent, cwd, *cwd.parents):
         if (folder / "_toc.yml").is_file() and (folder / "bert").is_dir():
             return folder
     return None

@@ -5,7 +5,7 @@ Every line of this module is explained in book/08_heads_and_losses.md."""
 
 __all__ = ['BertPredictionHeadTransform', 'BertLMPredictionHead', 'BertPreTrainingHeads', 'MissingHead', 'BertWithHead', 'BertForPreTrainingOutput', 'BertForPreTraining', 'fill_mask', 'MaskedLMOutput', 'BertOnlyMLMHead', 'BertForMaskedLM', 'SequenceClassifierOutput', 'BertForSequenceClassification', 'TokenClassifierOutput', 'BertForTokenClassification', 'QuestionAnsweringOutput', 'BertForQuestionAnswering']
 
-# %% book/08_heads_and_losses.md, code cell 3
+# %% book/08_heads_and_losses.md, code cell 4
 import dataclasses
 import json
 from dataclasses import dataclass
@@ -20,7 +20,7 @@ from bert.encoder import ACTIVATION_FUNCTIONS
 from bert.model import ENCODER_PARTS, BertModel, BertPreTrainedModel, read_weights
 
 
-# %% book/08_heads_and_losses.md, code cell 4
+# %% book/08_heads_and_losses.md, code cell 5
 class BertPredictionHeadTransform(nn.Module):
     """dense -> activation -> LayerNorm, applied to each position before decoding."""
 
@@ -47,7 +47,7 @@ class BertLMPredictionHead(nn.Module):
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         # one addmm with the bias inside, as transformers does: no second pass over the
-        # (..., V) scores (..., V)
+        # (..., V) scores
         return F.linear(self.transform(hidden_states), self.decoder.weight, self.bias)
 
 
@@ -59,7 +59,7 @@ class BertPreTrainingHeads(nn.Module):
         self.seq_relationship = nn.Linear(config.hidden_size, 2)
 
 
-# %% book/08_heads_and_losses.md, code cell 5
+# %% book/08_heads_and_losses.md, code cell 6
 def _config_json(folder: Path) -> dict:
     """A folder's config.json as it is written,
     with the fields that BertConfig leaves out."""
@@ -126,7 +126,7 @@ class BertWithHead(BertPreTrainedModel):
         return model
 
 
-# %% book/08_heads_and_losses.md, code cell 6
+# %% book/08_heads_and_losses.md, code cell 8
 @dataclass
 class BertForPreTrainingOutput:
     loss: torch.Tensor | None  # MLM (+ NSP) loss, when labels are given
@@ -212,7 +212,7 @@ class BertForPreTraining(BertWithHead):
         )
 
 
-# %% book/08_heads_and_losses.md, code cell 11
+# %% book/08_heads_and_losses.md, code cell 14
 @torch.no_grad()
 def fill_mask(
     model: BertForPreTraining, tokenizer, text: str, top_k: int = 5
@@ -246,7 +246,7 @@ def fill_mask(
     ]
 
 
-# %% book/08_heads_and_losses.md, code cell 12
+# %% book/08_heads_and_losses.md, code cell 15
 @dataclass
 class MaskedLMOutput:
     logits: torch.Tensor  # (B, L, V) scores over the vocabulary at every position
@@ -296,7 +296,7 @@ class BertForMaskedLM(BertWithHead):
         return MaskedLMOutput(logits, loss)
 
 
-# %% book/08_heads_and_losses.md, code cell 13
+# %% book/08_heads_and_losses.md, code cell 16
 def _classifier_dropout(config: BertConfig) -> float:
     return (
         config.hidden_dropout_prob
@@ -406,7 +406,7 @@ class BertForSequenceClassification(BertWithHead):
         )
 
 
-# %% book/08_heads_and_losses.md, code cell 14
+# %% book/08_heads_and_losses.md, code cell 17
 @dataclass
 class TokenClassifierOutput:
     logits: torch.Tensor  # (B, L, K) label scores for every token
@@ -458,7 +458,7 @@ class BertForTokenClassification(BertWithHead):
         )
 
 
-# %% book/08_heads_and_losses.md, code cell 15
+# %% book/08_heads_and_losses.md, code cell 18
 @dataclass
 class QuestionAnsweringOutput:  # transformers: QuestionAnsweringModelOutput
     start_logits: torch.Tensor  # (B, L) scores for "the answer starts here"

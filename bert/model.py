@@ -5,7 +5,7 @@ Every line of this module is explained in book/06_bert_model.md, except the cell
 
 __all__ = ['BertEncoder', 'BertPooler', 'BertModelOutput', 'read_weights', 'ENCODER_PARTS', 'OPTIONAL_PARTS', 'BertPreTrainedModel', 'BertModel', 'mean_pool', 'to_device', 'autocast', 'pick_device']
 
-# %% book/06_bert_model.md, code cell 3
+# %% book/06_bert_model.md, code cell 4
 import json
 import logging
 import pickle
@@ -26,7 +26,7 @@ from bert.embeddings import BertEmbeddings
 from bert.encoder import BertLayer
 
 
-# %% book/06_bert_model.md, code cell 4
+# %% book/06_bert_model.md, code cell 5
 class BertEncoder(nn.Module):
     """L encoder layers, applied in turn;
     a pre-LN stack ends with one more LayerNorm."""
@@ -67,7 +67,7 @@ class BertPooler(nn.Module):
         return self.activation(self.dense(hidden_states[:, 0]))  # (B, H)
 
 
-# %% book/06_bert_model.md, code cell 5
+# %% book/06_bert_model.md, code cell 6
 @dataclass
 class BertModelOutput:
     last_hidden_state: torch.Tensor  # (B, L, H): one vector per token
@@ -75,7 +75,7 @@ class BertModelOutput:
     attentions: tuple[torch.Tensor, ...] | None = None  # per layer: (B, heads, L, L)
 
 
-# %% book/06_bert_model.md, code cell 6
+# %% book/06_bert_model.md, code cell 7
 WEIGHTS_FILE, PICKLE_WEIGHTS_FILE, CONFIG_FILE = (
     "model.safetensors",
     "pytorch_model.bin",
@@ -123,7 +123,7 @@ def read_weights(folder: str | Path) -> dict[str, torch.Tensor]:
     )
 
 
-# %% book/06_bert_model.md, code cell 7
+# %% book/06_bert_model.md, code cell 8
 ENCODER_PARTS = ("embeddings.", "encoder.")  # must fit the config exactly
 OPTIONAL_PARTS = (
     "pooler.",
@@ -159,7 +159,7 @@ def _sort_out(
     return sorted(wrong), sorted(missing - wrong), sorted(unexpected - wrong)
 
 
-# %% book/06_bert_model.md, code cell 8
+# %% book/06_bert_model.md, code cell 9
 def _renamed(weights: dict, ours_prefixed: bool, prefix: str) -> dict[str, str]:
     """Checkpoint name -> model name: old LayerNorm names modernised, the encoder's
     prefix added or removed."""
@@ -176,7 +176,7 @@ def _renamed(weights: dict, ours_prefixed: bool, prefix: str) -> dict[str, str]:
     return names
 
 
-# %% book/06_bert_model.md, code cell 9
+# %% book/06_bert_model.md, code cell 10
 _logger = logging.getLogger("bert")
 
 
@@ -332,7 +332,7 @@ class BertPreTrainedModel(nn.Module):
         )
 
 
-# %% book/06_bert_model.md, code cell 10
+# %% book/06_bert_model.md, code cell 11
 class BertModel(BertPreTrainedModel):
     """The BERT encoder: embeddings, L layers and the pooler."""
 
@@ -366,7 +366,7 @@ class BertModel(BertPreTrainedModel):
         return BertModelOutput(x, pooled, attentions)
 
 
-# %% book/06_bert_model.md, code cell 15
+# %% book/06_bert_model.md, code cell 18
 def mean_pool(
     last_hidden_state: torch.Tensor, attention_mask: torch.Tensor
 ) -> torch.Tensor:
@@ -376,18 +376,18 @@ def mean_pool(
     return (last_hidden_state * mask).sum(1) / mask.sum(1).clamp(min=1.0)
 
 
-# %% book/09_training_loop.md, code cell 5
+# %% book/09_training_loop.md, code cell 6
 from bert.settings import SettingError
 
 
-# %% book/09_training_loop.md, code cell 21
+# %% book/09_training_loop.md, code cell 23
 def to_device(batch: dict, device: torch.device) -> dict:
     return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
 
 def autocast(device: torch.device):
-    """bf16 autocast on a GPU that has it;
-    on a CPU fp32 is the fast path (no bf16 units here)."""
+    """bf16 autocast on a GPU that has it; on a CPU every run stays in fp32, by choice
+    (chapter 14: whether bf16 is faster there depends on the processor)."""
     enabled = device.type == "cuda" and torch.cuda.is_bf16_supported()
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
 

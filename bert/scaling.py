@@ -5,7 +5,7 @@ Every line of this module is explained in book/14_scaling_out.md."""
 
 __all__ = ['allreduce_bytes', 'start_processes', 'Processes']
 
-# %% book/14_scaling_out.md, code cell 6
+# %% book/14_scaling_out.md, code cell 8
 import json
 import os
 import zlib
@@ -21,14 +21,14 @@ from torch.nn.parallel import DistributedDataParallel
 from bert.trainer import Counts, SingleProcess
 
 
-# %% book/14_scaling_out.md, code cell 7
+# %% book/14_scaling_out.md, code cell 9
 def allreduce_bytes(num_values: int, processes: int, bytes_per_value: int = 4) -> float:
     """Bytes each process sends (and receives) in a ring all-reduce:
     2 (W - 1) / W of the data."""
     return 2 * (processes - 1) / processes * num_values * bytes_per_value
 
 
-# %% book/14_scaling_out.md, code cell 9
+# %% book/14_scaling_out.md, code cell 11
 def start_processes(device: torch.device) -> SingleProcess:
     """The processes of this run: several when torchrun started them (WORLD_SIZE > 1),
     joined in a process group (NCCL between GPUs, one per process; gloo between CPU
@@ -48,10 +48,12 @@ def start_processes(device: torch.device) -> SingleProcess:
     return Processes(device)
 
 
-# %% book/14_scaling_out.md, code cell 10
+# %% book/14_scaling_out.md, code cell 12
 class _OutputAsDict(nn.Module):
-    """`model` with its output as a dict: DDP looks for the output's tensors in dicts,
-    lists and tuples, not in dataclasses."""
+    """`model` with its output as a dict. With find_unused_parameters, DDP sends every
+    output tensor through an identity autograd function, so that an output no loss uses
+    still passes an empty gradient back; it finds them with torch's pytree, which opens
+    dicts, lists and tuples but not an unregistered dataclass."""
 
     def __init__(self, model: nn.Module):
         super().__init__()

@@ -5,7 +5,7 @@ Every line of this module is explained in book/09_training_loop.md, except the c
 
 __all__ = ['pretraining_step', 'pretraining_counts', 'evaluate', 'train', 'LabelledTexts', 'rotten_tomatoes', 'wikipedia_topics', 'read_labelled_csv', 'TASKS', 'load_task', 'split_task', 'classification_step']
 
-# %% book/09_training_loop.md, code cell 6
+# %% book/09_training_loop.md, code cell 7
 from functools import partial
 
 import torch
@@ -15,7 +15,7 @@ from bert.model import autocast, to_device
 from bert.trainer import Counts, SingleProcess, TrainingConfig, fit, micro_batch_size
 
 
-# %% book/09_training_loop.md, code cell 14
+# %% book/09_training_loop.md, code cell 16
 def pretraining_step(
     model, batch: dict, sparse: bool = True
 ) -> tuple[torch.Tensor, dict]:
@@ -37,7 +37,7 @@ def pretraining_counts(out, batch: dict) -> dict:
     return counts
 
 
-# %% book/09_training_loop.md, code cell 22
+# %% book/09_training_loop.md, code cell 24
 @torch.no_grad()
 def evaluate(
     model,
@@ -73,7 +73,7 @@ def evaluate(
     return metrics
 
 
-# %% book/09_training_loop.md, code cell 23
+# %% book/09_training_loop.md, code cell 25
 def train(
     model,
     train_set,

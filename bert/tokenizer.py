@@ -179,7 +179,7 @@ class BasicTokenizer:
         return pieces + [current] if current else pieces
 
 
-# %% book/02_wordpiece.md, code cell 17
+# %% book/02_wordpiece.md, code cell 18
 class WordpieceTokenizer:
     """One word → its pieces, greedy longest-match-first (Google's algorithm)."""
 
@@ -226,7 +226,7 @@ def load_vocab(path: str | os.PathLike) -> dict[str, int]:
     return {line.rstrip(): i for i, line in enumerate(lines)}
 
 
-# %% book/02_wordpiece.md, code cell 23
+# %% book/02_wordpiece.md, code cell 24
 def _special_id(token: str) -> property:
     return property(
         lambda self: self._ids[token], doc=f"the id of {token} in this vocabulary"
@@ -246,7 +246,7 @@ def _as_list(ids) -> list[int]:
     return ids.tolist() if hasattr(ids, "tolist") else list(ids)
 
 
-# %% book/02_wordpiece.md, code cell 24
+# %% book/02_wordpiece.md, code cell 25
 class BertTokenizer:
     """Text → BERT's input ids, on the fast `tokenizers` library.
     The API later chapters use."""
@@ -410,6 +410,7 @@ class BertTokenizer:
                     f"{len(texts)} texts but {len(pairs)} pairs: give one pair per text"
                 )
         specials = 2 if pairs is None else 3  # [CLS] A [SEP] (B [SEP])
+        # as in transformers, max_length == specials passes: the text is cut to nothing
         if max_length is not None and max_length < specials:
             raise ValueError(
                 f"max_length={max_length} leaves no room for text: "

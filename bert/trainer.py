@@ -5,7 +5,7 @@ Every line of this module is explained in book/09_training_loop.md."""
 
 __all__ = ['TrainingConfig', 'BUDGETS', 'RESUMABLE', 'configure_optimizer', 'learning_rate', 'fit', 'micro_batch_size', 'Schedule', 'Counts', 'MetricsLog', 'TrainingDiverged', 'stop_if_diverged', 'start_or_resume', 'SingleProcess']
 
-# %% book/09_training_loop.md, code cell 3
+# %% book/09_training_loop.md, code cell 4
 import dataclasses
 import json
 import math
@@ -30,7 +30,7 @@ from bert.files import RUN_FILE, append_jsonl, truncate_jsonl
 from bert.settings import SettingError, check_settings, setting
 
 
-# %% book/09_training_loop.md, code cell 8
+# %% book/09_training_loop.md, code cell 9
 @dataclass(kw_only=True)
 class TrainingConfig:
     """How to train: optimizer, schedule, when to stop,
@@ -151,7 +151,7 @@ RESUMABLE = (
 )
 
 
-# %% book/09_training_loop.md, code cell 9
+# %% book/09_training_loop.md, code cell 10
 def configure_optimizer(model: nn.Module, config: TrainingConfig) -> torch.optim.AdamW:
     """AdamW with weight decay on matrices only
     (biases and LayerNorm are not decayed)."""
@@ -176,7 +176,7 @@ def learning_rate(progress: float, peak: float, warmup_fraction: float) -> float
     return peak * max(0.0, 1.0 - progress) / (1.0 - warmup_fraction)
 
 
-# %% book/09_training_loop.md, code cell 11
+# %% book/09_training_loop.md, code cell 13
 def fit(
     model,
     step,
@@ -242,7 +242,7 @@ def fit(
     return processes.finish(model, {k: v for k, v in state.items() if k != "config"})
 
 
-# %% book/09_training_loop.md, code cell 12
+# %% book/09_training_loop.md, code cell 14
 def micro_batch_size(config: TrainingConfig, world_size: int = 1) -> int:
     """Sequences per micro-batch:
     batch_size split over grad_accum_steps and the processes."""
@@ -256,7 +256,7 @@ def micro_batch_size(config: TrainingConfig, world_size: int = 1) -> int:
     return config.batch_size // parts
 
 
-# %% book/09_training_loop.md, code cell 15
+# %% book/09_training_loop.md, code cell 17
 class Schedule:
     """Where training stands:
     progress by steps, epochs or wall-clock time, and what is due."""
@@ -341,7 +341,7 @@ class Schedule:
         return self.state["micro_batches"] / self.batches_per_epoch
 
 
-# %% book/09_training_loop.md, code cell 16
+# %% book/09_training_loop.md, code cell 18
 class Counts:
     """Sums of (hits, total) pairs over micro-batches, steps and processes;
     value = hits / total."""
@@ -432,7 +432,7 @@ class MetricsLog:
         self.bar.close()
 
 
-# %% book/09_training_loop.md, code cell 17
+# %% book/09_training_loop.md, code cell 19
 class TrainingDiverged(SettingError):
     """The loss became NaN or infinite:
     a setting (the learning rate, most often) to change."""
@@ -450,7 +450,7 @@ def stop_if_diverged(counts: Counts, state: dict, out_dir) -> None:
         )
 
 
-# %% book/09_training_loop.md, code cell 19
+# %% book/09_training_loop.md, code cell 21
 def start_or_resume(
     out_dir: Path, model, optimizer, config: TrainingConfig, resume: bool, processes
 ) -> dict:
@@ -512,7 +512,7 @@ def _check_same_settings(saved: dict, config: TrainingConfig) -> None:
             )
 
 
-# %% book/09_training_loop.md, code cell 20
+# %% book/09_training_loop.md, code cell 22
 class SingleProcess:
     """The processes a run trains on, when it is one. Chapter 14's `Processes`
     (bert/scaling.py) is the same interface for several processes under torchrun; here

@@ -320,6 +320,9 @@ def test_bad_inputs_raise_clear_errors(minilm, tmp_path):
         minilm(["a", "b"], pairs=["only one"])
     with pytest.raises(ValueError, match="max_length"):
         minilm.encode("a", "b", max_length=2)
+    # room for the special tokens only: the text is cut to nothing, as transformers does
+    assert minilm.encode("a b", "c", max_length=3)["input_ids"] == [
+        minilm.cls_token_id, minilm.sep_token_id, minilm.sep_token_id]
     with pytest.raises(ValueError, match="return_tensors"):
         minilm(["a"], return_tensors="np")
     with pytest.raises(ValueError, match="outside the vocabulary"):
