@@ -159,20 +159,9 @@ def cmd_fill_mask(args) -> None:
 
 
 # %% book/cli.md, code cell 6
-def _add_pretrain_parser(commands) -> None:
-    from bert.pretrain import PretrainingRun
-
-    p = commands.add_parser(
-        "pretrain",
-        help="pretrain a BERT with masked language modelling (chapter 10)",
-        description="Pretrain a BERT from scratch: learn a WordPiece vocabulary, "
-        "cut the corpus into sequences, train with masked language modelling "
-        "(and next sentence prediction with --nsp), and save a model folder that "
-        "transformers can load. The defaults are the settings chapter 10 measured "
-        "best on a CPU. Example: "
-        "bert pretrain --preset tiny --corpus wiki --minutes 20 --out runs/tiny",
-    )
-    add_settings(p, PretrainingRun)
+def _add_run_flags(p) -> None:
+    """What a command that writes a run folder takes besides its settings (both training
+    commands; the folder's rules are in the appendix on engineering)."""
     p.add_argument(
         "--resume",
         action="store_true",
@@ -189,6 +178,23 @@ def _add_pretrain_parser(commands) -> None:
     p.add_argument(
         "--no-progress", action="store_true", help="no progress bar (for logs)"
     )
+
+
+def _add_pretrain_parser(commands) -> None:
+    from bert.pretrain import PretrainingRun
+
+    p = commands.add_parser(
+        "pretrain",
+        help="pretrain a BERT with masked language modelling (chapter 10)",
+        description="Pretrain a BERT from scratch: learn a WordPiece vocabulary, "
+        "cut the corpus into sequences, train with masked language modelling "
+        "(and next sentence prediction with --nsp), and save a model folder that "
+        "transformers can load. The defaults are the settings chapter 10 measured "
+        "best on a CPU. Example: "
+        "bert pretrain --preset tiny --corpus wiki --minutes 20 --out runs/tiny",
+    )
+    add_settings(p, PretrainingRun)
+    _add_run_flags(p)
     p.set_defaults(run=cmd_pretrain, settings=PretrainingRun, parser=p)
 
     f = commands.add_parser(
@@ -318,22 +324,7 @@ def _add_finetune_parser(commands) -> None:
         "bert finetune --model runs/tiny --task rotten-tomatoes --out runs/rt",
     )
     add_settings(p, FinetuneRun)
-    p.add_argument(
-        "--resume",
-        action="store_true",
-        help="continue the run in --out from its newest checkpoint, "
-        "with the settings it was started with "
-        "(a new budget, device or logging may be given)",
-    )
-    p.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace the run in --out; the old one is removed "
-        "only when the new one has finished",
-    )
-    p.add_argument(
-        "--no-progress", action="store_true", help="no progress bar (for logs)"
-    )
+    _add_run_flags(p)
     p.set_defaults(run=cmd_finetune, settings=FinetuneRun, parser=p)
 
     for name, helptext, run in (

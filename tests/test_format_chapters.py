@@ -1,27 +1,17 @@
 """tools/format_chapters.py: ruff lays out the chapters' code cells, and only the code cells.
 
 The comment wrapping is checked line by line against what a person would write; the whole tool
-on a small chapter in tmp_path, whose Markdown must come back byte for byte. The last test is the
-check that `make test` runs: every chapter in book/ is formatted.
+on a small chapter in tmp_path, whose Markdown must come back byte for byte. That every chapter
+in book/ is formatted, `make test` checks itself (`tools/format_chapters.py --check`).
 """
 
 import pytest
 
+from tests import test_tangle
 from tools import format_chapters
 from tools.format_chapters import LINE_LENGTH, format_chapter, wrap_comments
 
-HEADER = """---
-jupytext:
-  text_representation:
-    extension: .md
-    format_name: myst
-    format_version: 0.13
-kernelspec:
-  display_name: Python 3
-  language: python
-  name: python3
----
-
+HEADER = test_tangle.HEADER + """
 # A chapter
 
 Some prose with a *list*:
