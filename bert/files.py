@@ -260,6 +260,19 @@ def folder_written_atomically(final: str | os.PathLike):
         raise
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
+    _fsync_folder(final.parent)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Put a folder's entries (a rename into it) on disk, where folders open."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # Windows cannot open a folder
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 # %% book/engineering.md, code cell 15

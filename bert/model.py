@@ -28,7 +28,7 @@ from bert.encoder import BertLayer
 
 # %% book/06_bert_model.md, code cell 5
 class BertEncoder(nn.Module):
-    """L encoder layers, applied in turn;
+    """N encoder layers, applied in turn;
     a pre-LN stack ends with one more LayerNorm."""
 
     def __init__(self, config: BertConfig):
@@ -334,7 +334,7 @@ class BertPreTrainedModel(nn.Module):
 
 # %% book/06_bert_model.md, code cell 11
 class BertModel(BertPreTrainedModel):
-    """The BERT encoder: embeddings, L layers and the pooler."""
+    """The BERT encoder: embeddings, N layers and the pooler."""
 
     def __init__(self, config: BertConfig, add_pooling_layer: bool = True):
         super().__init__()

@@ -57,8 +57,8 @@ class PretrainingRun(TrainingConfig):
         "learning one from the corpus",
     )
     vocab_size: int = setting(8192, "WordPiece vocabulary size, when one is learnt")
-    # the defaults below are the levers that won on a small budget, measured in this
-    # chapter
+    # the defaults below are this chapter's choices for a small budget; its ablations
+    # say which of them the measurements resolve and which are within noise
     max_seq_len: int = setting(64, "tokens per sequence (BERT: 128, then 512)")
     mask_prob: float = setting(
         0.3,

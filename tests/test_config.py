@@ -108,3 +108,26 @@ def test_atomic_write_keeps_the_old_file_when_interrupted(tmp_path, monkeypatch)
         atomic_write(path, json.dumps({"half": "written"}))
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["config.json"]  # no temporary left behind
+
+
+def test_a_folder_written_atomically_is_flushed_and_so_is_its_rename(tmp_path, monkeypatch):
+    """Every file reaches the disk before the rename, and the parent folder after it, so that
+    a power cut can neither show a folder of empty files nor undo the rename."""
+    import stat
+
+    from bert.files import folder_written_atomically
+
+    synced = []  # what each fsync was given, in order
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        mode = os.fstat(fd).st_mode
+        synced.append("folder" if stat.S_ISDIR(mode) else "file")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    with folder_written_atomically(tmp_path / "checkpoint") as tmp:
+        (tmp / "a.bin").write_bytes(b"a")
+        (tmp / "b.bin").write_bytes(b"b")
+    assert sorted(p.name for p in (tmp_path / "checkpoint").iterdir()) == ["a.bin", "b.bin"]
+    assert synced == ["file", "file", "folder"]
