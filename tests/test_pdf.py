@@ -43,8 +43,9 @@ def chapter_titles() -> list[str]:
 
 
 def normalized(text: str) -> str:
-    """Text as extracted, with ligatures undone and line breaks and runs of spaces as one space."""
-    text = text.replace("\ufb01", "fi").replace("\ufb02", "fl").replace("\ufb00", "ff").replace("\u00ad", "")
+    """Text as extracted, with ligatures undone, Sphinx's curly apostrophes straight again, and
+    line breaks and runs of spaces as one space."""
+    text = text.replace("\u2019", "'").replace("\ufb01", "fi").replace("\ufb02", "fl").replace("\ufb00", "ff").replace("\u00ad", "")
     return re.sub(r"\s+", " ", text)
 
 

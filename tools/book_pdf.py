@@ -61,10 +61,15 @@ PRINT_CSS = """
 }
 """
 
-# Run in the page before printing: open what is folded, turn links to this page into #anchors,
-# load every figure, wait for MathJax; report what would print broken.
+# Run in the page before printing: open what is folded (solutions, collapsed outputs) but not the
+# source of a `hide-input` cell (a figure's drawing code), whose fold myst-nb labels "Show code
+# cell source" (a `hide-cell` fold says "content"); turn links to this page into #anchors, load
+# every figure, wait for MathJax; report what would print broken.
 PREPARE = """async (pagePath) => {
-  document.querySelectorAll('details').forEach(d => { d.open = true; });
+  document.querySelectorAll('details').forEach(d => {
+    const summary = d.querySelector(':scope > summary');
+    d.open = !(summary && /code cell source/.test(summary.textContent));
+  });
   document.querySelectorAll('img').forEach(img => { img.loading = 'eager'; });
   let local = 0;
   for (const a of document.querySelectorAll('a[href]')) {
