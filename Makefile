@@ -11,6 +11,8 @@ export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export HF_HOME := $(CURDIR)/.cache/huggingface
+# the tokenized corpora of `bert pretrain` (appendix "Pretraining data at scale")
+export BERT_DATA_CACHE := $(CURDIR)/.cache/data
 export MPLCONFIGDIR := $(CURDIR)/.cache/matplotlib
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 # Keep library noise out of the pages: transformers' "Loading weights" bars, and tqdm's warning
@@ -32,6 +34,7 @@ help:
 	@echo "make mathjax            install MathJax $(MATHJAX_VERSION) from npm (make book does)"
 	@echo "make lint-workflows     check .github/workflows/ (schema and zizmor's audits)"
 	@echo "make validate-citation  check CITATION.cff against the CFF schema"
+	@echo "make bench-corpus       measure the on-disk pretraining corpus on 2 GB (half an hour)"
 
 $(STAMP): requirements.txt requirements-data.txt pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -199,3 +202,10 @@ bench: $(STAMP)
 	$(BIN)/python bench/train_throughput.py --preset mini --out bench/results/train_throughput-mini.json
 	$(BIN)/python bench/train_throughput.py --preset small --warmup 1 --steps 5 --out bench/results/train_throughput-small.json
 	$(BIN)/python bench/inference.py --out bench/results/inference.json
+
+# the on-disk corpus against chapter 7's in-memory pipeline, on a generated 2 GB corpus (about
+# half an hour on 2 cores, 7 GB of disk under /tmp); the appendix "Pretraining data at scale"
+# and chapter 7 read the result
+.PHONY: bench-corpus
+bench-corpus: $(STAMP)
+	$(BIN)/python bench/corpus.py --gigabytes 2 --out bench/results/data/corpus.json

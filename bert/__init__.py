@@ -16,9 +16,11 @@
     bert.speed        book/13_making_it_fast.md
     bert.scaling      book/14_scaling_out.md
     bert.cli          book/cli.md
+    bert.corpus       book/data_at_scale.md
     bert.files        book/engineering.md
     bert.settings     book/settings.md
     bert.batches      book/09_training_loop.md (+ book/11_fine_tuning.md)
     bert.tasks        book/09_training_loop.md (+ book/11_fine_tuning.md)
     bert.checkpoints  book/09_training_loop.md
+    bert.cache        book/data_at_scale.md
 """

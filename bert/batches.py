@@ -43,6 +43,17 @@ class ShuffledBatches:
             torch.Generator().manual_seed(self.seed * 1_000_003 + k),
         )
 
+    def state_dict(self) -> dict:
+        """What batches[k] depends on besides k, for the checkpoint: a run that
+        resumes on other data would go on as another run."""
+        return {
+            "examples": len(self.examples),
+            "micro_batch_size": self.size,
+            "seed": self.seed,
+            # the on-disk corpus's cache key (appendix "Pretraining data at scale")
+            "data": getattr(self.examples, "fingerprint", None),
+        }
+
 
 # %% book/11_fine_tuning.md, code cell 5
 from bert.data import pad_batch

@@ -10,29 +10,23 @@ import dataclasses
 import json
 import sys
 import time
-from collections import Counter
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 
 from bert.config import PRESETS, preset
-from bert.data import (
-    MaskingCollator,
-    PretrainingDataset,
-    create_examples,
-    load_documents,
-    split_documents,
-    tokenize_documents,
-)
+from bert.corpus import pretraining_corpus
+from bert.data import MaskingCollator
 from bert.files import RUN_FILE, atomic_write, run_folder
 from bert.heads import BertForPreTraining
 from bert.model import pick_device
 from bert.settings import SettingError, check_settings, setting
-from bert.tokenizer import BertTokenizer, train_wordpiece
+from bert.tokenizer import BertTokenizer
 from bert.tasks import evaluate, train
-from bert.trainer import SingleProcess, TrainingConfig
+from bert.trainer import RESUMABLE, SingleProcess, TrainingConfig
 
 
 # %% book/10_pretraining_tiny_bert.md, code cell 4
@@ -47,8 +41,9 @@ class PretrainingRun(TrainingConfig):
     preset: str = setting("tiny", "model size (chapter 1)", choices=tuple(PRESETS))
     corpus: str = setting(
         "wiki",
-        "'wiki' (the embedded Wikipedia summaries), a local .txt/.json/.jsonl/"
-        ".csv file, or a Hugging Face dataset name when online",
+        "'wiki' (the embedded Wikipedia summaries); local .txt/.json/.jsonl/.csv/"
+        ".parquet files: one, a folder, a glob, or several joined by commas; "
+        "or a Hugging Face dataset name when online",
         aliases=("data",),
     )
     tokenizer: str | None = setting(
@@ -82,14 +77,29 @@ class PretrainingRun(TrainingConfig):
     eval_fraction: float = setting(
         0.02, "fraction of the documents held out for evaluation"
     )
+    # Google's run_pretraining.py evaluates max_eval_steps=100 batches of 8
+    eval_sequences: int = setting(
+        4096, "held-out sequences evaluated at most (the first ones, every time)"
+    )
     device: str = setting("auto", "cpu, cuda, cuda:N, or auto")
+    data_cache: str | None = setting(
+        None,
+        "folder of the tokenized corpus, reused by later runs "
+        "(default: $BERT_DATA_CACHE, else ~/.cache/bert-from-scratch/data)",
+    )
+    data_processes: int = setting(
+        0, "worker processes that tokenize the corpus (0: one per core, at most 2)"
+    )
     batch_size: int = 16  # TrainingConfig's settings, with this chapter's defaults
+    # where the data is cached and how many workers cut it change nothing it holds
+    resumable: ClassVar[tuple[str, ...]] = (*RESUMABLE, "data_cache", "data_processes")
 
     def __post_init__(self):
         super().__post_init__()
         check_settings(
             self,
-            whole=("vocab_size",),
+            whole=("vocab_size", "eval_sequences"),
+            non_negative=("data_processes",),
             positive=("eval_fraction",),
             fraction=("eval_fraction",),
         )
@@ -113,15 +123,13 @@ class PretrainingRun(TrainingConfig):
 
 # %% book/10_pretraining_tiny_bert.md, code cell 5
 def unigram_accuracy(
-    train_set, eval_set, collator, seed: int = 1234, batch_size: int = 64
+    token_counts, eval_set, collator, seed: int = 1234, batch_size: int = 64
 ) -> float:
-    """Held-out MLM accuracy of always predicting the training data's most frequent
-    ordinary token."""
-    specials = set(collator.special_ids.tolist())
-    counts = Counter(
-        t for example in train_set for t in example["input_ids"] if t not in specials
-    )
-    most_common = counts.most_common(1)[0][0]
+    """Held-out MLM accuracy of always predicting the most frequent ordinary token;
+    token_counts[i] is how often id i occurs in the training examples."""
+    counts = torch.as_tensor(token_counts).clone()
+    counts[collator.special_ids] = -1
+    most_common = int(counts.argmax())
     generator = torch.Generator().manual_seed(seed)  # the same masks as `evaluate`
     hits = total = 0
     for start in range(0, len(eval_set), batch_size):
@@ -140,32 +148,23 @@ SUMMARY_FILE = "summary.json"
 
 
 def prepare_data(run: PretrainingRun, tokenizer: BertTokenizer | None = None):
-    """Documents -> (tokenizer, training set, held-out packed sequences,
-    held-out NSP pairs or None)."""
+    """The corpus -> (tokenizer, training examples, held-out packed sequences,
+    held-out NSP pairs or None), through chapter 7's functions, run once on disk and
+    memory-mapped afterwards (appendix "Pretraining data at scale")."""
     # a wrong path fails before the corpus is read
     if tokenizer is None and run.tokenizer:
         tokenizer = BertTokenizer.from_pretrained(run.tokenizer)
-    train_docs, eval_docs = split_documents(
-        load_documents(run.corpus), run.eval_fraction, run.seed
-    )
-    # note: the tokenizers library's training is not bit-reproducible
-    if tokenizer is None:
-        tokenizer = BertTokenizer(
-            train_wordpiece(train_docs, vocab_size=run.vocab_size)
-        )
-    train_ids, eval_ids = (
-        tokenize_documents(train_docs, tokenizer),
-        tokenize_documents(eval_docs, tokenizer),
-    )
-    examples = lambda docs, nsp, seed: PretrainingDataset(
-        create_examples(docs, tokenizer, run.max_seq_len, nsp=nsp, seed=seed)
-    )
-    eval_pairs = examples(eval_ids, True, run.seed + 1) if run.nsp else None
-    return (
-        tokenizer,
-        examples(train_ids, run.nsp, run.seed),
-        examples(eval_ids, False, run.seed + 1),
-        eval_pairs,
+    return pretraining_corpus(
+        run.corpus,
+        tokenizer,  # None: learn one from the training documents
+        vocab_size=run.vocab_size,
+        eval_fraction=run.eval_fraction,
+        seed=run.seed,
+        max_seq_len=run.max_seq_len,
+        nsp=run.nsp,
+        processes=run.data_processes or None,
+        cache=run.data_cache,
+        max_held_out=run.eval_sequences,  # a large corpus holds out a great many
     )
 
 
@@ -303,7 +302,7 @@ def _summary(
         "tokens_per_second": round(state["tokens"] / max(state["train_seconds"], 1e-9)),
         "held_out": final,
         "unigram_baseline_accuracy": unigram_accuracy(
-            train_set, eval_set, eval_collator
+            train_set.token_counts(), eval_set, eval_collator
         ),
         "device": str(processes.device),
         "torch": torch.__version__,

@@ -3,7 +3,7 @@
 
 Every line of this module is explained in book/09_training_loop.md."""
 
-__all__ = ['TrainingConfig', 'BUDGETS', 'RESUMABLE', 'configure_optimizer', 'learning_rate', 'fit', 'micro_batch_size', 'Schedule', 'Counts', 'MetricsLog', 'TrainingDiverged', 'stop_if_diverged', 'start_or_resume', 'SingleProcess']
+__all__ = ['TrainingConfig', 'BUDGETS', 'RESUMABLE', 'configure_optimizer', 'learning_rate', 'fit', 'micro_batch_size', 'Schedule', 'Counts', 'MetricsLog', 'TrainingDiverged', 'stop_if_diverged', 'start_or_resume', 'check_same_data', 'SingleProcess']
 
 # %% book/09_training_loop.md, code cell 4
 import dataclasses
@@ -14,6 +14,7 @@ import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -80,6 +81,8 @@ class TrainingConfig:
     seed: int = setting(
         0, "seed of the initial weights, the data order, masking and dropout"
     )
+    # the settings a resumed run may change (below); a subclass may add its own
+    resumable: ClassVar[tuple[str, ...]] = ()
 
     def __post_init__(self):
         self.adam_betas = tuple(self.adam_betas)
@@ -127,7 +130,7 @@ class TrainingConfig:
         replaces the old one, another device, other logging and checkpointing. Any other
         change is refused: it would make the rest of the run a different run."""
         for name, value in changes.items():
-            if name not in RESUMABLE + ("out",) and getattr(self, name) != value:
+            if name not in self.resumable + ("out",) and getattr(self, name) != value:
                 raise SettingError(
                     f"`{name}` cannot change when a run resumes "
                     f"(it is {getattr(self, name)!r}, asked {value!r}): "
@@ -149,6 +152,7 @@ RESUMABLE = (
     "checkpoint_every_steps",
     "keep_checkpoints",
 )
+TrainingConfig.resumable = RESUMABLE
 
 
 # %% book/09_training_loop.md, code cell 10
@@ -194,6 +198,7 @@ def fit(
     processes = processes or SingleProcess()
     optimizer = configure_optimizer(model, config)
     state = start_or_resume(Path(out_dir), model, optimizer, config, resume, processes)
+    check_same_data(state, batches, out_dir)
     schedule = Schedule(config, state, len(batches), processes)
     if resume and schedule.finished():
         raise SettingError(
@@ -504,12 +509,25 @@ def _check_same_settings(saved: dict, config: TrainingConfig) -> None:
     # tuples as lists, as the checkpoint stores them
     now = json.loads(json.dumps(asdict(config)))
     for name, value in now.items():
-        if name not in RESUMABLE + ("out",) and saved.get(name, value) != value:
+        if name not in config.resumable + ("out",) and saved.get(name, value) != value:
             raise SettingError(
                 f"`{name}` is {value!r} here but {saved[name]!r} "
                 "in the run being resumed: "
                 "resume with the settings the run started with"
             )
+
+
+def check_same_data(state: dict, batches, out_dir) -> None:
+    """A resumed run reads the data its checkpoint's sampler state describes."""
+    sampler = batches.state_dict() if hasattr(batches, "state_dict") else None
+    saved = state.setdefault("sampler", sampler)  # a fresh run, or an older checkpoint
+    if saved != sampler:
+        changed = [k for k in sampler or {} if (saved or {}).get(k) != sampler[k]]
+        raise SettingError(
+            f"the run in {out_dir} was trained on other data ({', '.join(changed)} "
+            f"differ: {saved} then, {sampler} now): resume it on the corpus, "
+            "vocabulary and settings it started with, or start a new run"
+        )
 
 
 # %% book/09_training_loop.md, code cell 22

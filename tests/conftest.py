@@ -1,5 +1,6 @@
 """Fixtures shared by the tests that train: a fixed vocabulary and a small synthetic corpus."""
 
+import os
 import signal
 import subprocess
 import time
@@ -10,6 +11,15 @@ import torch
 
 WORDS = ("river bank water stone tree city king queen music film war peace north south light dark "
          "house school road bridge garden winter summer ocean island forest mountain").split()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def data_cache(tmp_path_factory) -> Path:
+    """Pretraining runs (and the processes they start) cache their tokenized corpus here, not in
+    the user's home folder."""
+    path = tmp_path_factory.mktemp("data-cache")
+    os.environ["BERT_DATA_CACHE"] = str(path)
+    return path
 
 
 @pytest.fixture(scope="session")

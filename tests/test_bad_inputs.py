@@ -179,7 +179,8 @@ def half_a_safetensors_file_then_no_space(tensors, path, *args, **kwargs):
     ("labels.csv", b"id,label\n1,positive\n2,negative\n",
      ["has the fields ['id', 'label'] but no 'text' field", "rename the one that holds the documents"]),
     ("broken.jsonl", b'{"text": "unterminated\n', ["broken.jsonl is not valid JSONL"]),
-    ("table.parquet", b"PAR1", ["cannot read .parquet", "use one of .txt, .json, .jsonl, .csv"]),
+    ("table.parquet", b"PAR1", ["table.parquet is not valid PARQUET", "minimum file footer"]),
+    ("table.xml", b"<a/>", ["cannot read .xml", "use one of .txt, .json, .jsonl, .csv, .parquet"]),
     ("missing.txt", None, ["no file at", "missing.txt", "give an existing .txt"]),
 ])
 def test_bad_corpus(capsys, tmp_path, vocabulary, name, content, fragments):

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -76,6 +77,36 @@ def test_resume_after_sigkill_repeats_the_uninterrupted_run(pretrain_command, tm
 
     subprocess.run(pretrain_command(killed, "--resume"), check=True, capture_output=True)
     assert train_losses(killed) == reference  # same steps, bit-identical losses
+
+
+def test_resume_rebuilds_a_lost_data_cache_and_refuses_changed_data(corpus, vocabulary, tmp_path):
+    """The sampler's state is in the checkpoint: a resumed run whose tokenized corpus was deleted
+    rebuilds it and repeats the uninterrupted run bit for bit; one whose corpus changed is refused."""
+    text = tmp_path / "corpus.txt"
+    text.write_text(corpus.read_text())
+    cache = tmp_path / "cache"
+
+    def command(out, *extra):
+        return [BERT, "pretrain", "--corpus", str(text), "--tokenizer", str(vocabulary), "--out", str(out),
+                "--max-steps", "8", "--batch-size", "8", "--max-seq-len", "32", "--log-every", "1",
+                "--checkpoint-every-steps", "4", "--no-progress", "--device", "cpu", "--data-cache", str(cache),
+                *extra]
+
+    straight = tmp_path / "straight"
+    subprocess.run(command(straight), check=True, capture_output=True)
+    killed = tmp_path / "killed"
+    kill_when_exists(command(killed), killed / "checkpoints" / "step-000004")
+    state = json.loads((killed / "checkpoints" / "step-000004" / "trainer_state.json").read_text())
+    assert state["sampler"]["data"].startswith("examples-") and state["sampler"]["micro_batch_size"] == 8
+
+    shutil.rmtree(cache)
+    subprocess.run(command(killed, "--resume"), check=True, capture_output=True)
+    assert train_losses(killed) == train_losses(straight)
+
+    text.write_text(text.read_text().replace("river", "River", 1))  # the same size, another corpus
+    result = subprocess.run(command(straight, "--resume", "--max-steps", "12"), capture_output=True, text=True)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "was trained on other data (data differ" in result.stderr
 
 
 KILL_DURING_SAVE = textwrap.dedent("""
