@@ -1,6 +1,6 @@
 """The on-disk pretraining corpus (bert/corpus.py) against chapter 7's in-memory pipeline.
 
-    .venv/bin/python bench/corpus.py [--gigabytes 2] [--work /tmp/bert-corpus-bench]
+    .venv/bin/python bench/corpus.py [--gigabytes 2.2] [--work /tmp/bert-corpus-bench]
         [--out bench/results/data/corpus.json]     (make bench-corpus)
 
 The corpus is generated: the embedded Wikipedia summaries, copied until the file reaches the size
@@ -30,6 +30,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -46,15 +47,18 @@ def generate(path: Path, size: int) -> dict:
     """Summaries, copy after copy, until `size` bytes; returns what was written."""
     summaries = [text.strip() for text in wikipedia_summaries() if text.strip()]
     written, copies, documents = 0, 0, 0
-    with open(path, "w", encoding="utf-8") as f:
+    with open(path, "wb") as f:
         while written < size:
-            block = "\n\n".join(f"{text} (copy {copies})" for text in summaries) + "\n\n"
-            data = block.encode()[: size - written] if written + len(block) > size else None
-            f.write(block if data is None else data.decode("utf-8", "ignore"))
-            written += len(block) if data is None else len(data)
+            block = ("\n\n".join(f"{text} (copy {copies})" for text in summaries) + "\n\n").encode()
+            if written + len(block) > size:  # the last copy, cut at the first document end past size
+                block = block[: block.find(b"\n\n", size - written - 2) + 2]
+            f.write(block)
+            written += len(block)
             copies += 1
-            documents += len(summaries)
-    return {"bytes": path.stat().st_size, "copies": copies, "documents_about": documents}
+            documents += block.count(b"\n\n")
+            if len(block) < 3:
+                break
+    return {"bytes": path.stat().st_size, "copies": copies, "documents": documents}
 
 
 def prefix(source: Path, path: Path, size: int) -> None:
@@ -88,7 +92,8 @@ def measured(command: list, env: dict, first_step: Path | None = None) -> dict:
     """Run command; peak resident memory of its process tree, wall time, and the
     time until `first_step` (a metrics.jsonl) holds a training line."""
     started = time.perf_counter()
-    child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    log = tempfile.TemporaryFile()  # not a pipe: a child that writes much would block on it
+    child = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     process, first = psutil.Process(child.pid), None
     peak = dict.fromkeys(("resident", "anon", "file", "largest"), 0.0)
     while child.poll() is None:
@@ -101,7 +106,8 @@ def measured(command: list, env: dict, first_step: Path | None = None) -> dict:
         if first is None and first_step is not None and first_step.is_file() and first_step.stat().st_size:
             first = time.perf_counter() - started
         time.sleep(0.1)
-    output = child.stdout.read().decode()
+    log.seek(0)
+    output = log.read().decode()
     if child.returncode:
         raise SystemExit(f"{' '.join(map(str, command))} failed:\n{output}")
     return {
@@ -146,7 +152,8 @@ print(f"{len(train)} examples in {time.perf_counter() - started:.1f} s")
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--gigabytes", type=float, default=2.0, help="size of the generated corpus")
+    parser.add_argument("--gigabytes", type=float, default=2.2,
+                        help="size of the generated corpus, in 10^9 bytes (2.2: more than 2 GiB)")
     parser.add_argument("--work", type=Path, default=Path("/tmp/bert-corpus-bench"))
     parser.add_argument("--out", type=Path, help="write the results to this JSON file")
     parser.add_argument("--parts", default="throughput,pretrain,in-memory",

@@ -22,5 +22,6 @@
     bert.batches      book/09_training_loop.md (+ book/11_fine_tuning.md)
     bert.tasks        book/09_training_loop.md (+ book/11_fine_tuning.md)
     bert.checkpoints  book/09_training_loop.md
+    bert.sources      book/data_at_scale.md
     bert.cache        book/data_at_scale.md
 """

