@@ -109,7 +109,7 @@ def cached(root: Path, name: str, key: str, build, log) -> Path:
     return folder
 
 
-# %% book/data_at_scale.md, code cell 14
+# %% book/data_at_scale.md, code cell 15
 def _worker_signals() -> None:
     """A worker ends when told (the CLI's SIGTERM handler, inherited by the fork, would
     print a traceback); Ctrl-C stops the parent, which ends the workers."""

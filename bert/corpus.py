@@ -3,7 +3,7 @@
 
 Every line of this module is explained in book/data_at_scale.md."""
 
-__all__ = ['PIPELINE_VERSION', 'SHARD_BYTES', 'DOCUMENTS_PER_GROUP', 'build_documents', 'split_rows', 'learn_vocabulary', 'build_tokens', 'build_examples', 'ROW_FIELDS', 'ExampleRows', 'tokenizer_fingerprint', 'pretraining_corpus']
+__all__ = ['PIPELINE_VERSION', 'SHARD_BYTES', 'DOCUMENTS_PER_GROUP', 'ROWS_PER_BATCH', 'ENCODE_DOCUMENTS', 'build_documents', 'split_rows', 'learn_vocabulary', 'build_tokens', 'build_examples', 'ROW_FIELDS', 'ExampleRows', 'tokenizer_fingerprint', 'pretraining_corpus']
 
 # %% book/data_at_scale.md, code cell 3
 import array
@@ -39,7 +39,7 @@ from bert.tokenizer import BertTokenizer, train_wordpiece
 # %% book/data_at_scale.md, code cell 4
 # bump when a stage writes something else from the same inputs: old caches are not
 # reused
-PIPELINE_VERSION = 1
+PIPELINE_VERSION = 2
 # text per worker task: a task's memory-mapped pages are released when it ends
 SHARD_BYTES = 32 << 20
 # documents cut into examples together (packing runs across them, NSP draws its random
@@ -47,9 +47,13 @@ SHARD_BYTES = 32 << 20
 DOCUMENTS_PER_GROUP = 1 << 14
 # at most this much text teaches the vocabulary, in evenly spaced blocks of documents
 VOCAB_SAMPLE_BYTES, VOCAB_SAMPLE_BLOCK = 100 << 20, 1000
+# rows per Arrow record batch: opening a table touches every batch's header (below)
+ROWS_PER_BATCH = 10_000
+# documents per call of the fast tokenizer
+ENCODE_DOCUMENTS = 256
 
 
-# %% book/data_at_scale.md, code cell 15
+# %% book/data_at_scale.md, code cell 16
 def build_documents(tmp: Path, source: str, files) -> dict:
     """documents-00000.arrow (a `text` column: stripped, non-empty documents in corpus
     order), unique.npy (the rows of first occurrences) and bytes.npy (UTF-8 sizes)."""
@@ -57,7 +61,7 @@ def build_documents(tmp: Path, source: str, files) -> dict:
     writer = ArrowWriter(
         features=features,
         path=str(tmp / "documents-00000.arrow"),
-        writer_batch_size=10_000,  # few record batches: opening reads each one's header
+        writer_batch_size=ROWS_PER_BATCH,
     )
     digests, sizes, batch = bytearray(), array.array("q"), []  # 16 + 8 bytes a document
     try:
@@ -68,7 +72,7 @@ def build_documents(tmp: Path, source: str, files) -> dict:
             digests += xxhash.xxh3_128_digest(data)
             sizes.append(len(data))
             batch.append(text)
-            if len(batch) == 10_000:
+            if len(batch) == ROWS_PER_BATCH:
                 writer.write_batch({"text": batch})
                 batch = []
         if batch:
@@ -96,7 +100,7 @@ def split_rows(documents: Path, eval_fraction: float, seed: int):
     return as_rows(train), as_rows(held_out)
 
 
-# %% book/data_at_scale.md, code cell 16
+# %% book/data_at_scale.md, code cell 17
 def learn_vocabulary(documents: Path, rows: np.ndarray, vocab_size: int, log):
     """WordPiece from the training documents, or from evenly spaced blocks of
     VOCAB_SAMPLE_BLOCK of them, about VOCAB_SAMPLE_BYTES in all, when they are more;
@@ -122,7 +126,7 @@ def learn_vocabulary(documents: Path, rows: np.ndarray, vocab_size: int, log):
     return tokenizer, {"documents_read": len(chosen), "bytes_read": read}
 
 
-# %% book/data_at_scale.md, code cell 17
+# %% book/data_at_scale.md, code cell 18
 def _token_type(vocab_size: int) -> str:
     return "uint16" if vocab_size <= 1 << 16 else "int32"
 
@@ -141,14 +145,19 @@ def _tokenize_task(task: dict) -> None:
     documents = open_rows(Path(task["documents"]), "documents").select(task["rows"])
 
     def tokenize(batch: dict) -> dict:
-        sentences = [split_sentences(text) for text in batch["text"]]
-        flat = [sentence for document in sentences for sentence in document]
-        encoded = pipeline.encode_batch(flat, add_special_tokens=False)
-        ids = [[t for t in e.ids if t not in specials] for e in encoded]
-        grouped, k = [], 0
-        for document in sentences:
-            grouped.append([s for s in ids[k : k + len(document)] if s])
-            k += len(document)
+        grouped = []
+        # the tokenizer's Encodings (strings, offsets, masks) weigh many times their
+        # ids: a few hundred documents at a time
+        for start in range(0, len(batch["text"]), ENCODE_DOCUMENTS):
+            texts = batch["text"][start : start + ENCODE_DOCUMENTS]
+            sentences = [split_sentences(text) for text in texts]
+            flat = [sentence for document in sentences for sentence in document]
+            encoded = pipeline.encode_batch(flat, add_special_tokens=False)
+            ids = [[t for t in e.ids if t not in specials] for e in encoded]
+            k = 0
+            for document in sentences:
+                grouped.append([s for s in ids[k : k + len(document)] if s])
+                k += len(document)
         return {"sentences": grouped}
 
     ids = datasets.Value(_token_type(tokenizer.vocab_size))
@@ -159,12 +168,12 @@ def _tokenize_task(task: dict) -> None:
         documents.map(
             tokenize,
             batched=True,
-            batch_size=256,
+            # each batch the function returns is written as one
+            batch_size=ROWS_PER_BATCH,
             remove_columns=["text"],
             features=features,
             cache_file_name=task["out"],
             load_from_cache_file=False,
-            writer_batch_size=10_000,
         )
 
 
@@ -172,9 +181,10 @@ def build_tokens(tmp: Path, documents: Path, tokenizer, rows: dict, processes: i
     """Each split's documents as sentences of token ids, split-NNNNN.arrow, in shards
     of about SHARD_BYTES of text tokenized by `processes` workers."""
     sizes = np.load(documents / "bytes.npy")
-    # shards of at most SHARD_BYTES, and at least four per worker to share out
+    # shards of at most SHARD_BYTES, at least four per worker to share out, but not
+    # much smaller than 1 MiB (a task costs a process)
     total = int(sizes[rows["train"]].sum())
-    limit = max(1 << 20, min(SHARD_BYTES, total // (4 * processes)))
+    limit = min(SHARD_BYTES, max(1 << 20, total // (4 * processes)))
     with tempfile.TemporaryDirectory() as vocabulary:
         tokenizer.save_pretrained(vocabulary)  # for the workers
         tasks = [
@@ -188,10 +198,16 @@ def build_tokens(tmp: Path, documents: Path, tokenizer, rows: dict, processes: i
             for i, (a, b) in enumerate(_shards(sizes[split], limit))
         ]
         run_tasks(_tokenize_task, tasks, processes)
-    return {name: len(split) for name, split in rows.items()}
+    shard_rows = {name: [] for name in rows}  # so that a reader opens only its shards
+    for task in tasks:
+        shard_rows[Path(task["out"]).name.rsplit("-", 1)[0]].append(len(task["rows"]))
+    return {
+        **{name: len(split) for name, split in rows.items()},
+        "shard_rows": shard_rows,
+    }
 
 
-# %% book/data_at_scale.md, code cell 18
+# %% book/data_at_scale.md, code cell 19
 def _example_features(dtype: str, nsp: bool) -> datasets.Features:
     features = {"input_ids": datasets.Sequence(datasets.Value(dtype))}
     if nsp:  # packed rows are all segment 0: nothing to store
@@ -205,8 +221,10 @@ def _example_features(dtype: str, nsp: bool) -> datasets.Features:
 def _examples_task(task: dict) -> tuple[int, np.ndarray]:
     """Cut one group of documents into examples, in a worker:
     (how many, how often each token id occurs in them)."""
-    a, b = task["group"]
-    documents = open_rows(Path(task["tokens"]), task["split"])[a:b]["sentences"]
+    (a, b), first = task["group"], task["first_row"]
+    shards = [datasets.Dataset.from_file(path) for path in task["shards"]]
+    rows = datasets.concatenate_datasets(shards)[a - first : b - first]
+    documents = rows["sentences"]
     tokenizer = SimpleNamespace(**task["specials"])  # all that create_examples reads
     examples = create_examples(
         documents,
@@ -242,6 +260,16 @@ def _groups(n: int) -> list[tuple[int, int]]:
     return list(zip(starts, [*starts[1:], n]))
 
 
+def _shards_holding(tokens: Path, split: str, a: int, b: int) -> tuple[list[str], int]:
+    """The token shards that hold rows a to b of a split, and the first row of the
+    first of them."""
+    rows = read_manifest(tokens)["shard_rows"][split]  # a few numbers per shard
+    ends = np.cumsum(rows)
+    first, last = np.searchsorted(ends, [a, b - 1], side="right")
+    paths = [str(tokens / f"{split}-{i:05d}.arrow") for i in range(first, last + 1)]
+    return paths, int(ends[first] - rows[first])
+
+
 def build_examples(tmp: Path, tokens: Path, tokenizer, settings: dict, processes: int):
     """train-all.arrow (NSP pairs or packed sequences, as settings["nsp"] says),
     held_out-all.arrow (packed, for the MLM evaluation) and, with NSP,
@@ -252,26 +280,28 @@ def build_examples(tmp: Path, tokens: Path, tokenizer, settings: dict, processes
     outputs.append(("held_out", "held_out", False, seed + 1))  # as chapter 10 did
     if settings["nsp"]:
         outputs.append(("held_out_pairs", "held_out", True, seed + 1))
-    tasks = [
-        {
-            "tokens": str(tokens),
-            "split": split,
-            "group": (a, b),
-            "specials": {
-                "cls_token_id": tokenizer.cls_token_id,
-                "sep_token_id": tokenizer.sep_token_id,
-            },
-            "max_seq_len": settings["max_seq_len"],
-            "short_seq_prob": settings["short_seq_prob"],
-            "nsp": nsp,
-            "seed": seed + 1_000_003 * g,
-            "dtype": _token_type(tokenizer.vocab_size),
-            "vocab_size": tokenizer.vocab_size,
-            "out": str(tmp / f"{name}-{g:05d}.arrow"),
-        }
-        for name, split, nsp, seed in outputs
-        for g, (a, b) in enumerate(_groups(documents[split]))
-    ]
+    tasks = []
+    for name, split, nsp, split_seed in outputs:
+        for g, (a, b) in enumerate(_groups(documents[split])):
+            shards, first_row = _shards_holding(tokens, split, a, b)
+            tasks.append(
+                {
+                    "shards": shards,
+                    "first_row": first_row,
+                    "group": (a, b),
+                    "specials": {
+                        "cls_token_id": tokenizer.cls_token_id,
+                        "sep_token_id": tokenizer.sep_token_id,
+                    },
+                    "max_seq_len": settings["max_seq_len"],
+                    "short_seq_prob": settings["short_seq_prob"],
+                    "nsp": nsp,
+                    "seed": split_seed + 1_000_003 * g,
+                    "dtype": _token_type(tokenizer.vocab_size),
+                    "vocab_size": tokenizer.vocab_size,
+                    "out": str(tmp / f"{name}-{g:05d}.arrow"),
+                }
+            )
     results = run_tasks(_examples_task, tasks, processes)
     for name, _, nsp, _ in outputs:
         parts = sorted(tmp.glob(f"{name}-*.arrow"))
@@ -294,7 +324,7 @@ def build_examples(tmp: Path, tokens: Path, tokenizer, settings: dict, processes
     return made
 
 
-# %% book/data_at_scale.md, code cell 19
+# %% book/data_at_scale.md, code cell 20
 ROW_FIELDS = ("input_ids", "token_type_ids", "next_sentence_label", "doc_a", "doc_b")
 
 
@@ -335,7 +365,7 @@ def _as_example(row: dict) -> dict:
     return {name: row[name] for name in ROW_FIELDS if name in row}
 
 
-# %% book/data_at_scale.md, code cell 20
+# %% book/data_at_scale.md, code cell 21
 def tokenizer_fingerprint(tokenizer: BertTokenizer) -> str:
     """A digest of the tokenizer's pipeline (vocabulary, normalizer, splitting), not
     of the padding and truncation that its last call left set."""
@@ -372,7 +402,8 @@ def pretraining_corpus(
     root = Path(cache) if cache else default_cache()
     processes = processes or min(2, os.cpu_count() or 1)
     files = corpus_files(source)
-    source_key = _key(PIPELINE_VERSION, source_fingerprint(source, files))
+    fingerprint = source_fingerprint(source, files, memo=root / "file-digests")
+    source_key = _key(PIPELINE_VERSION, fingerprint)
     split_key = (source_key, eval_fraction, seed)
 
     def documents() -> Path:

@@ -3,13 +3,16 @@
 
 Every line of this module is explained in book/data_at_scale.md."""
 
-__all__ = ['SOURCE_FORMATS', 'corpus_files', 'source_fingerprint', 'read_texts']
+__all__ = ['SOURCE_FORMATS', 'corpus_files', 'RACY_SECONDS', 'remembered_digest', 'source_fingerprint', 'read_texts']
 
 # %% book/data_at_scale.md, code cell 6
 import codecs
 import functools
 import glob
+import json
+import os
 import re
+import time
 from pathlib import Path
 
 import datasets
@@ -18,7 +21,7 @@ import xxhash
 
 from bert.cache import file_digest, quiet
 from bert.data import TEXT_FIELDS
-from bert.files import package_file, wikipedia_summaries
+from bert.files import atomic_write, package_file, wikipedia_summaries
 
 
 # %% book/data_at_scale.md, code cell 7
@@ -88,9 +91,49 @@ def _folder(folder: Path) -> list[Path]:
 
 
 # %% book/data_at_scale.md, code cell 9
-def source_fingerprint(source: str, files: list[Path] | None) -> str:
+# a file changed this recently when it was hashed may change again unseen
+RACY_SECONDS = 2
+
+
+def remembered_digest(path: Path, memo: Path | None) -> str:
+    """file_digest(path), remembered in the folder `memo` (None: not remembered)
+    while the file's identity, size and times stay as they were."""
+    if memo is None or os.name != "posix":
+        return file_digest(path)
+
+    def identity() -> list[int]:
+        info = path.stat()
+        return [
+            info.st_dev,
+            info.st_ino,
+            info.st_size,
+            info.st_mtime_ns,
+            info.st_ctime_ns,
+        ]
+
+    entry = memo / f"{xxhash.xxh3_64_hexdigest(str(path.resolve()).encode())}.json"
+    before = identity()
+    try:
+        saved = json.loads(entry.read_text(encoding="utf-8"))
+        if saved["identity"] == before:
+            return saved["digest"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # never seen, or seen otherwise: read it
+    settled = time.time_ns() - before[-1] > RACY_SECONDS * 10**9
+    digest = file_digest(path)
+    if settled and identity() == before:  # and not written to while it was read
+        memo.mkdir(parents=True, exist_ok=True)
+        record = {"path": str(path), "identity": before, "digest": digest}
+        atomic_write(entry, json.dumps(record) + "\n")
+    return digest
+
+
+def source_fingerprint(
+    source: str, files: list[Path] | None, memo: Path | None = None
+) -> str:
     """A digest of everything the documents are read from: the files' bytes (not
-    their names or dates), the embedded corpus's file, or a Hub dataset's commit."""
+    their names or dates), the embedded corpus's file, or a Hub dataset's commit;
+    file digests are remembered in the folder `memo`."""
     digest = xxhash.xxh3_128()
     if files is None and source != "wiki":
         digest.update(f"hub {source} {_hub_revision(source)}".encode())
@@ -101,7 +144,7 @@ def source_fingerprint(source: str, files: list[Path] | None) -> str:
         ]
     for path in files:
         digest.update(f"{path.suffix} {path.stat().st_size}\n".encode())
-        digest.update(file_digest(path).encode())
+        digest.update(remembered_digest(path, memo).encode())
     return digest.hexdigest()
 
 

@@ -3,8 +3,10 @@ text, and properties every cache must have (keyed by its inputs, checked before 
 
 import gc
 import json
+import os
 import re
 import shutil
+import time
 
 import numpy as np
 import pyarrow as pa
@@ -13,6 +15,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import bert.corpus
+import bert.sources
 from bert.cache import damage
 from bert.corpus import pretraining_corpus
 from bert.sources import _txt_documents, corpus_files, read_texts, source_fingerprint
@@ -247,6 +250,32 @@ def test_the_fingerprint_is_the_content_not_the_name(tmp_path):
     assert source_fingerprint(str(a), [a]) != source_fingerprint(str(b), [b])
 
 
+def test_a_digest_is_remembered_until_anything_writes_to_the_file(monkeypatch, tmp_path):
+    monkeypatch.setattr(bert.sources, "RACY_SECONDS", 0)  # as if written long before
+    path, memo = tmp_path / "a.txt", tmp_path / "memo"
+    path.write_text("Same size.")
+    time.sleep(0.05)  # past the file system clock's tick
+    first = source_fingerprint(str(path), [path], memo)
+    reads = []
+    real = bert.sources.file_digest
+    monkeypatch.setattr(bert.sources, "file_digest", lambda p: reads.append(p) or real(p))
+    assert source_fingerprint(str(path), [path], memo) == first and reads == []  # not read again
+    before = path.stat()
+    path.write_text("Same size!")
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))  # its modification time put back
+    assert path.stat().st_size == before.st_size and path.stat().st_mtime_ns == before.st_mtime_ns
+    assert source_fingerprint(str(path), [path], memo) != first and reads == [path]  # the change time moved
+
+
+def test_a_file_changed_just_before_it_was_hashed_is_not_remembered(tmp_path):
+    path, memo = tmp_path / "a.txt", tmp_path / "memo"
+    path.write_text("Written a moment ago.")  # a second write in the same clock tick could go unseen
+    source_fingerprint(str(path), [path], memo)
+    assert not memo.exists()
+    source_fingerprint(str(path), [path], None)  # no memo: nothing written anywhere
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"]
+
+
 def test_one_worker_and_two_give_the_same_rows(tmp_path, tiny_tokenizer):
     one = pretraining_corpus("wiki", tiny_tokenizer, nsp=True, max_seq_len=64, processes=1, cache=tmp_path / "1")
     two = pretraining_corpus("wiki", tiny_tokenizer, nsp=True, max_seq_len=64, processes=2, cache=tmp_path / "2")
@@ -275,6 +304,27 @@ def test_the_last_group_takes_in_a_small_remainder(monkeypatch, tmp_path, tiny_t
     _, train, _, pairs = pretraining_corpus(str(path), tiny_tokenizer, nsp=True, eval_fraction=0.02,
                                             max_seq_len=32, cache=tmp_path / "cache", log=quiet)
     assert {row["doc_a"] for row in rows(train)} == set(range(202))  # 206 - 4 held out, in two groups
+
+
+def test_groups_that_straddle_token_shards_read_the_same_rows(monkeypatch, tmp_path, tiny_tokenizer):
+    """Each examples task opens only the shards that hold its group: the rows must be those of
+    one whole table, at every boundary."""
+    monkeypatch.setattr(bert.corpus, "DOCUMENTS_PER_GROUP", 30)
+    path = tmp_path / "corpus.txt"
+    path.write_text("\n\n".join(f"Document {i} is here. It ends with {i}." for i in range(200)))
+
+    def examples(cache):
+        _, train, held_out, pairs = pretraining_corpus(str(path), tiny_tokenizer, nsp=True, max_seq_len=32,
+                                                       eval_fraction=0.1, processes=2, cache=cache, log=quiet)
+        return rows(train), rows(held_out), rows(pairs)
+
+    whole = examples(tmp_path / "one-shard")
+    monkeypatch.setattr(bert.corpus, "SHARD_BYTES", 300)  # about 7 documents a shard
+    sharded = examples(tmp_path / "shards")
+    assert sharded == whole
+    tokens = next((tmp_path / "shards").glob("tokens-*"))
+    assert len(list(tokens.glob("train-*.arrow"))) > 20
+    assert len(list(next((tmp_path / "one-shard").glob("tokens-*")).glob("train-*.arrow"))) == 1
 
 
 def test_nothing_held_out(tmp_path, small_corpus, tiny_tokenizer):
