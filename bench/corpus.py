@@ -15,8 +15,8 @@ kernel may drop at any time but which `ps` and memory limits count):
    from their manifests);
 2. `bert pretrain --max-steps 20` on the whole corpus with an empty cache, learning its vocabulary:
    peak resident memory, and the time of each stage;
-3. the same command again (every stage in the cache): peak memory and the time from the start of
-   the process to its first training step;
+3. the same command again (every stage in the cache), three times: peak memory and the time from
+   the start of the process to its first training step;
 4. chapter 7's in-memory pipeline (load_documents, split_documents, train_wordpiece,
    tokenize_documents, create_examples), as `prepare_data` ran it before, on 25 and 100 MB
    prefixes: peak memory, from which the memory for the whole corpus is extrapolated linearly.
@@ -88,18 +88,36 @@ def sample_tree(process: psutil.Process) -> dict:
     return total
 
 
-def measured(command: list, env: dict, first_step: Path | None = None) -> dict:
-    """Run command; peak resident memory of its process tree, wall time, and the
-    time until `first_step` (a metrics.jsonl) holds a training line."""
+STAGES = ("documents", "vocabulary", "tokens", "examples")
+
+
+def stage_running(cache: Path) -> str:
+    """What a run that builds into `cache` is doing: the earliest stage whose folder is
+    still being written (later stages wait for it), else training once the examples are
+    there, else starting."""
+    for name in STAGES:
+        if any(cache.glob(f"{name}-*.tmp")):
+            return name
+    return "training" if any(cache.glob("examples-*/manifest.json")) else "starting"
+
+
+def measured(command: list, env: dict, first_step: Path | None = None, cache: Path | None = None) -> dict:
+    """Run command; peak resident memory of its process tree (and, with `cache`, of each stage
+    it builds there), wall time, and the time until `first_step` (a metrics.jsonl) holds a
+    training line."""
     started = time.perf_counter()
     log = tempfile.TemporaryFile()  # not a pipe: a child that writes much would block on it
     child = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     process, first = psutil.Process(child.pid), None
     peak = dict.fromkeys(("resident", "anon", "file", "largest"), 0.0)
+    by_stage = {}
     while child.poll() is None:
         memory = sample_tree(process)
         resident = memory["Pss_Anon"] + memory["Pss_File"] + memory["Pss_Shmem"]
         peak["resident"] = max(peak["resident"], resident)
+        if cache is not None:
+            stage = stage_running(cache)
+            by_stage[stage] = max(by_stage.get(stage, 0.0), resident)
         peak["anon"] = max(peak["anon"], memory["Pss_Anon"])
         peak["file"] = max(peak["file"], memory["Pss_File"])
         peak["largest"] = max(peak["largest"], memory["largest"])
@@ -117,6 +135,7 @@ def measured(command: list, env: dict, first_step: Path | None = None) -> dict:
         "peak_file_backed_mb": round(peak["file"]),
         "peak_largest_process_mb": round(peak["largest"]),
         **({"seconds_to_first_step": round(first, 1)} if first_step is not None else {}),
+        **({"peak_resident_mb_by_stage": {k: round(v) for k, v in by_stage.items()}} if cache else {}),
         "log": output.strip().splitlines()[-8:],
     }
 
@@ -184,7 +203,7 @@ def main() -> None:
             f"pretraining_corpus({str(small)!r}, BertTokenizer.from_pretrained({str(ROOT / 'runs/tiny')!r}), "
             f"max_seq_len=64, nsp=False, processes={processes}, cache={str(cache)!r})"
         )
-        run = measured([sys.executable, "-c", code], env)
+        run = measured([sys.executable, "-c", code], env, cache=cache)
         stages = stage_seconds(cache)
         results["throughput"][f"processes_{processes}"] = {
             **{k: v for k, v in run.items() if k != "log"},
@@ -197,12 +216,13 @@ def main() -> None:
 
     # 2. and 3. bert pretrain on the whole corpus, cold then warm
     cache = args.work / "cache"
-    for name in ("cold", "warm") if "pretrain" in parts else ():
+    for name in ("cold", "warm", "warm_2", "warm_3") if "pretrain" in parts else ():
         out = args.work / f"run-{name}"
         command = [*bert, "pretrain", "--corpus", corpus, "--out", out, "--max-steps", "20",
                    "--eval-fraction", "0.001", "--log-every", "1", "--no-progress",
                    "--data-cache", cache]
-        results[name] = measured(command, env, first_step=out / "metrics.jsonl")
+        os.sync()  # the cache written: no write-back competes with the run measured
+        results[name] = measured(command, env, first_step=out / "metrics.jsonl", cache=cache)
         results[name]["command"] = " ".join(map(str, ["bert", *command[1:]]))
         if name == "cold":
             results[name]["stage_seconds"] = stage_seconds(cache)
