@@ -59,7 +59,7 @@ class ShuffledBatches:
 from bert.data import pad_batch
 
 
-# %% book/11_fine_tuning.md, code cell 15
+# %% book/11_fine_tuning.md, code cell 17
 def _length_grouped_batches(
     lengths: list[int], batch_size: int, generator: torch.Generator
 ) -> list[list[int]]:

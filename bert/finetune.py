@@ -30,12 +30,18 @@ from bert.files import (
 from bert.heads import BertForSequenceClassification
 from bert.model import autocast, mean_pool, pick_device, read_weights
 from bert.settings import SettingError, check_settings, setting
-from bert.tasks import LabelledTexts, classification_step, load_task, split_task
+from bert.tasks import (
+    LabelledTexts,
+    classification_step,
+    fewer_labels,
+    load_task,
+    split_task,
+)
 from bert.tokenizer import BertTokenizer
 from bert.trainer import SingleProcess, TrainingConfig, fit, micro_batch_size
 
 
-# %% book/11_fine_tuning.md, code cell 13
+# %% book/11_fine_tuning.md, code cell 15
 def _checked_texts(texts, what: str = "text") -> list[str]:
     texts = [texts] if isinstance(texts, str) else list(texts)
     if not texts:
@@ -103,7 +109,7 @@ def predict_proba(
     )
 
 
-# %% book/11_fine_tuning.md, code cell 14
+# %% book/11_fine_tuning.md, code cell 16
 def model_folder(name: str | Path) -> Path:
     """A model folder; the name 'minilm' stands for the all-MiniLM-L6-v2 folder
     that ships offline."""
@@ -141,6 +147,11 @@ class FinetuneRun(TrainingConfig):
     split_seed: int = setting(
         0, "the train/dev/test split; keep it fixed to compare runs"
     )
+    train_examples: int | None = setting(
+        None,
+        "train on this many of the training split's examples, a stratified subset "
+        "drawn with `seed` (dev and test stay whole); all of them if not given",
+    )
     device: str = setting("auto", "cpu, cuda, cuda:N, or auto")
     # TrainingConfig's settings with the usual fine-tuning values (BERT §A.3; AdamW's
     # own betas and eps)
@@ -161,7 +172,7 @@ class FinetuneRun(TrainingConfig):
             # a budget in steps or minutes replaces the default epochs
             self.epochs = None
         super().__post_init__()
-        check_settings(self, whole=("max_length",))
+        check_settings(self, whole=("max_length", "train_examples"))
         if self.max_length < 3:  # [CLS], at least one token of text, [SEP]
             raise SettingError(
                 "`max_length` must be at least 3 ([CLS], a token of text, [SEP]), "
@@ -169,7 +180,7 @@ class FinetuneRun(TrainingConfig):
             )
 
 
-# %% book/11_fine_tuning.md, code cell 17
+# %% book/11_fine_tuning.md, code cell 19
 def _accuracy(model, rows, labels, pad_id: int) -> tuple[float, float, torch.Tensor]:
     """Mean loss, accuracy and the (N, K) probabilities (in the rows' order)
     on pre-tokenised rows."""
@@ -179,7 +190,7 @@ def _accuracy(model, rows, labels, pad_id: int) -> tuple[float, float, torch.Ten
     return F.cross_entropy(logits, labels).item(), accuracy, logits.softmax(-1)
 
 
-# %% book/11_fine_tuning.md, code cell 18
+# %% book/11_fine_tuning.md, code cell 20
 BEST = "best"  # the folder, inside the run's, that holds the best weights on dev so far
 
 
@@ -211,7 +222,7 @@ class KeepBestOnDev:
         return {"dev_loss": loss, "dev_accuracy": accuracy}
 
 
-# %% book/11_fine_tuning.md, code cell 19
+# %% book/11_fine_tuning.md, code cell 21
 def finetune(
     run: FinetuneRun,
     resume: bool = False,
@@ -235,6 +246,8 @@ def finetune(
     tokenizer = BertTokenizer.from_pretrained(source)
     data = load_task(run.task, run.text_column, run.label_column)
     splits = split_task(data, run.split_seed)
+    if run.train_examples is not None:  # the same subset for every model with this seed
+        splits["train"] = fewer_labels(splits["train"], run.train_examples, run.seed)
     torch.manual_seed(run.seed)  # the head's initial weights
     model = BertForSequenceClassification.from_encoder(
         source, data.label_names, run.from_scratch
@@ -333,7 +346,7 @@ def _test(model, rows, test: LabelledTexts, tokenizer, out: Path) -> dict:
     }
 
 
-# %% book/11_fine_tuning.md, code cell 24
+# %% book/11_fine_tuning.md, code cell 26
 def bootstrap_interval(
     correct: torch.Tensor, samples: int = 2000, level: float = 0.95, seed: int = 0
 ) -> tuple[float, float]:
@@ -350,7 +363,7 @@ def bootstrap_interval(
     return low.item(), high.item()
 
 
-# %% book/11_fine_tuning.md, code cell 31
+# %% book/11_fine_tuning.md, code cell 36
 @torch.no_grad()
 def embed(
     model,

@@ -3,7 +3,7 @@
 
 Every line of this module is explained in book/09_training_loop.md, except the cells below marked `# %% book/11_fine_tuning.md`, which that chapter explains."""
 
-__all__ = ['pretraining_step', 'pretraining_counts', 'evaluate', 'train', 'LabelledTexts', 'rotten_tomatoes', 'wikipedia_topics', 'read_labelled_csv', 'TASKS', 'load_task', 'split_task', 'classification_step']
+__all__ = ['pretraining_step', 'pretraining_counts', 'evaluate', 'train', 'LabelledTexts', 'rotten_tomatoes', 'wikipedia_topics', 'read_labelled_csv', 'TASKS', 'load_task', 'split_task', 'fewer_labels', 'classification_step']
 
 # %% book/09_training_loop.md, code cell 7
 from functools import partial
@@ -316,7 +316,36 @@ def split_task(
     return {name: data.subset(sorted(indices)) for name, indices in parts.items()}
 
 
-# %% book/11_fine_tuning.md, code cell 16
+# %% book/11_fine_tuning.md, code cell 12
+def fewer_labels(data: LabelledTexts, examples: int, seed: int = 0) -> LabelledTexts:
+    """`examples` of data's texts, each label within one of its share, the same for the
+    same seed; for one seed a smaller subset is part of every larger one."""
+    if not len(data.label_names) <= examples <= len(data):
+        raise SettingError(
+            f"`train_examples` must be between {len(data.label_names)} (one per label) "
+            f"and {len(data):,} (the whole training split), got {examples:,}"
+        )
+    generator = torch.Generator().manual_seed(seed)
+    queues = []  # each label's examples in a seeded order
+    for label in range(len(data.label_names)):
+        members = [i for i, l in enumerate(data.labels) if l == label]
+        order = torch.randperm(len(members), generator=generator).tolist()
+        queues.append([members[i] for i in order])
+    taken, chosen = [0] * len(queues), []
+    for n in range(1, examples + 1):
+        # Balinski and Young's quota method: the n-th example goes to a label still
+        # below its share of n (one always is), the one with most examples per example
+        # taken
+        below = [
+            k for k in range(len(queues)) if taken[k] * len(data) < n * len(queues[k])
+        ]
+        k = max(below, key=lambda k: len(queues[k]) / (taken[k] + 1))
+        chosen.append(queues[k][taken[k]])
+        taken[k] += 1
+    return data.subset(sorted(chosen))
+
+
+# %% book/11_fine_tuning.md, code cell 18
 def classification_step(model, batch: dict) -> tuple[torch.Tensor, dict]:
     out = model(**batch)
     return out.loss, {

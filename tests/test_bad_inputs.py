@@ -754,6 +754,9 @@ def test_finetune_unknown_task_while_offline(capsys, tmp_path, model_folder, mon
     (["--max-length", "0"], ["--max-length must be a positive whole number, got 0"]),
     (["--max-length", "2"], ["--max-length must be at least 3 ([CLS], a token of text, [SEP]), got 2"]),  # was: exit 0 at chance
     (["--device", "tpu"], ["cannot use --device 'tpu'"]),
+    (["--train-examples", "0"], ["--train-examples must be a positive whole number, got 0"]),
+    (["--train-examples", "33"], ["--train-examples must be between 2 (one per label) and 32 (the whole training "
+                                  "split), got 33"]),
 ])
 def test_finetune_bad_flags(capsys, tmp_path, model_folder, extra, fragments):
     task = write_csv(tmp_path / "task.csv", ["text", "label"], labelled_rows())

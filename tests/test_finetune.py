@@ -15,7 +15,7 @@ import transformers
 from bert.config import preset
 from bert.finetune import FinetuneRun, bootstrap_interval, embed, finetune, predict_proba
 from bert.heads import BertForPreTraining, BertForSequenceClassification
-from bert.tasks import rotten_tomatoes, split_task
+from bert.tasks import LabelledTexts, fewer_labels, rotten_tomatoes, split_task
 from bert.model import BertModel, mean_pool
 from bert.tokenizer import BertTokenizer
 from bert.files import minilm_path
@@ -125,6 +125,35 @@ def test_rotten_tomatoes_split_is_stratified_disjoint_and_seeded():
     assert split_task(data, seed=1)["test"].texts != splits["test"].texts
 
 
+def test_fewer_labels_keep_each_share_within_one_nest_and_follow_the_seed():
+    train = split_task(rotten_tomatoes(), seed=0)["train"]
+    three = LabelledTexts([f"text {i}" for i in range(1000)], [0] * 700 + [1] * 200 + [2] * 100, ["a", "b", "c"])
+    for data in (train, three):
+        shares = [data.labels.count(k) / len(data) for k in range(len(data.label_names))]
+        previous = set()
+        for examples in (3, 10, 100, 101, 300, 999):
+            few = fewer_labels(data, examples, seed=1)
+            assert len(few) == len(set(few.texts)) == examples and set(few.texts) <= set(data.texts)
+            for k, share in enumerate(shares):
+                assert abs(few.labels.count(k) - share * examples) < 1, (examples, k)
+            assert previous <= set(few.texts)  # a smaller subset is part of every larger one
+            previous = set(few.texts)
+        # each text keeps its own label
+        label_of = dict(zip(data.texts, data.labels))
+        assert all(label_of[t] == l for t, l in zip(few.texts, few.labels))
+    # five labels, where taking the label furthest below its share drifts a whole example away
+    # at 44 (the quota method does not)
+    sizes = [3, 28, 3, 26, 28]
+    five = LabelledTexts([f"text {i}" for i in range(sum(sizes))],
+                         [k for k, size in enumerate(sizes) for _ in range(size)], list("abcde"))
+    for examples in range(5, sum(sizes) + 1):
+        few = fewer_labels(five, examples, seed=0)
+        assert all(abs(few.labels.count(k) - size * examples / sum(sizes)) < 1 for k, size in enumerate(sizes))
+    assert fewer_labels(train, 100, seed=1).texts == fewer_labels(train, 100, seed=1).texts
+    assert fewer_labels(train, 100, seed=1).texts != fewer_labels(train, 100, seed=2).texts
+    assert fewer_labels(train, len(train)).texts == train.texts
+
+
 def test_bootstrap_interval_closed_forms():
     assert bootstrap_interval(torch.ones(500, dtype=torch.bool)) == (1.0, 1.0)
     correct = torch.arange(2000) % 4 != 0  # accuracy 0.75 exactly
@@ -189,6 +218,23 @@ def test_finetune_learns_a_task_and_saves_the_best_dev_model(tmp_path, word_task
     lines = [line.split("\t") for line in result.stdout.splitlines()]
     assert [(label, text) for label, _, text in lines] == [("bright", "river light road"), ("gloomy", "dark winter sea")]
     assert all(0.5 < float(p) <= 1.0 for _, p, _ in lines)
+
+
+def test_finetune_on_fewer_labels_keeps_dev_and_test_whole(tmp_path, word_task):
+    def run(out, **extra):
+        return finetune(FinetuneRun(model=str(word_task / "model"), out=str(out), task=str(word_task / "task.csv"),
+                                    text_column="sentence", label_column="mood", epochs=1, batch_size=16,
+                                    eval_every_steps=2, seed=4, device="cpu", **extra), progress_bar=False)
+    few, everything = run(tmp_path / "few", train_examples=50), run(tmp_path / "all")
+    assert few["examples"] == {"train": 50, "dev": 40, "test": 40}
+    assert few["steps"] == 4  # one epoch of 50 in batches of 16
+    assert everything["examples"]["train"] == 320
+    assert ((tmp_path / "few" / "test_predictions.jsonl").read_text().count("\n")
+            == (tmp_path / "all" / "test_predictions.jsonl").read_text().count("\n") == 40)
+    texts = [[json.loads(line)["text"] for line in (tmp_path / name / "test_predictions.jsonl").open()]
+             for name in ("few", "all")]
+    assert texts[0] == texts[1]
+    assert json.loads((tmp_path / "few" / "run.json").read_text())["train_examples"] == 50
 
 
 def test_finetune_is_reproducible(tmp_path, word_task):
