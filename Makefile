@@ -183,7 +183,7 @@ runs/rt/tiny/seed-%/summary.json: | $(STAMP)
 runs/rt/random-init/seed-%/summary.json: | $(STAMP)
 	$(FINETUNE) --model runs/tiny --from-scratch --lr $(RANDOM_INIT_LR) --epochs 3 --seed $* --out $(@D)
 
-GRID_LRS := 3e-4 1e-3 3e-3
+GRID_LRS := 5e-5 1e-4 3e-4 1e-3 3e-3
 finetune-rt-grid: $(foreach lr,$(GRID_LRS),runs/rt/grid/tiny-lr$(lr)/summary.json runs/rt/grid/random-init-lr$(lr)/summary.json)
 runs/rt/grid/tiny-lr%/summary.json: | $(STAMP)
 	$(FINETUNE) --model runs/tiny --lr $* --epochs 3 --seed 0 --out $(@D)
