@@ -22,6 +22,7 @@
     bert.batches      book/09_training_loop.md (+ book/11_fine_tuning.md)
     bert.tasks        book/09_training_loop.md (+ book/11_fine_tuning.md)
     bert.checkpoints  book/09_training_loop.md
+    bert.distill      book/11_fine_tuning.md
     bert.sources      book/data_at_scale.md
     bert.cache        book/data_at_scale.md
 """

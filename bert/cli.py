@@ -3,7 +3,7 @@
 
 Every line of this module is explained in book/cli.md."""
 
-__all__ = ['USER_ERRORS', 'cmd_presets', 'cmd_pretrain', 'run_settings', 'check_out_folder', 'cmd_fill_mask', 'cmd_finetune', 'cmd_predict', 'cmd_embed', 'build_parser', 'main']
+__all__ = ['USER_ERRORS', 'cmd_presets', 'cmd_pretrain', 'run_settings', 'check_out_folder', 'cmd_fill_mask', 'cmd_finetune', 'cmd_predict', 'cmd_embed', 'cmd_distill', 'build_parser', 'main']
 
 # %% book/cli.md, code cell 3
 import argparse
@@ -380,6 +380,42 @@ def _add_finetune_parser(commands) -> None:
 
 
 # %% book/cli.md, code cell 9
+def cmd_distill(args) -> None:
+    from bert.distill import DistillationRun, distill
+
+    run = run_settings(args, DistillationRun)
+    summary = distill(
+        run,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        progress_bar=not args.no_progress,
+        command=args.command_line,
+    )
+    print(
+        f"held-out cosine with the teacher {summary['held_out_cosine']:.3f} after "
+        f"{summary['steps']:,} steps; model, metrics and summary.json in {args.out}"
+    )
+
+
+# %% book/cli.md, code cell 10
+def _add_distill_parser(commands) -> None:
+    from bert.distill import DistillationRun
+
+    p = commands.add_parser(
+        "distill",
+        help="teach a pretrained BERT folder a teacher's sentence vectors (chapter 11)",
+        description="Train a pretrained BERT folder to match a teacher's mean-pooled "
+        "sentence vectors on unlabelled text (a task's training split and Wikipedia), "
+        "and save it as a folder that bert finetune reads. "
+        "Example: "
+        "bert distill --student runs/tiny --teacher minilm --out runs/distilled",
+    )
+    add_settings(p, DistillationRun)
+    _add_run_flags(p)
+    p.set_defaults(run=cmd_distill, settings=DistillationRun, parser=p)
+
+
+# %% book/cli.md, code cell 11
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bert",
@@ -406,6 +442,7 @@ def build_parser() -> argparse.ArgumentParser:
     sizes.set_defaults(run=cmd_presets)
     _add_pretrain_parser(commands)
     _add_finetune_parser(commands)
+    _add_distill_parser(commands)
     for command in commands.choices.values():  # `bert pretrain ... --debug` works too
         command.add_argument(
             "--debug",
