@@ -21,7 +21,7 @@ export HF_HUB_DISABLE_PROGRESS_BARS := 1
 export PYTHONWARNINGS := ignore:IProgress not found
 
 .PHONY: help venv tangle book test pytest book-strict clean
-.PHONY: lint-workflows validate-citation site-check pretrain-tiny ablations
+.PHONY: lint-workflows validate-citation site-check pretrain-tiny distill-tiny distill-tiny-cls ablations
 
 help:
 	@echo "make book    build the book into _build/html (creates $(VENV) on first use)"
@@ -151,6 +151,17 @@ pretrain-tiny: $(STAMP)
 	$(BIN)/bert pretrain --preset tiny --corpus wiki --minutes 20 --out runs/tiny --overwrite --no-progress \
 	    --sparse --no-nsp --no-pre-ln --lr 1e-3 --max-seq-len 64 --batch-size 16 --mask-prob 0.3
 
+# Chapter 11's "pretrained and distilled" row: chapter 10's run taught all-MiniLM-L6-v2's sentence
+# vectors of the training reviews and of the first sentence of every Wikipedia summary, for ten
+# minutes on 2 cores (`bert distill`'s defaults, spelled out); --overwrite as above.
+distill-tiny: $(STAMP)
+	$(BIN)/bert distill --student runs/tiny --teacher minilm --minutes 10 --out runs/distilled \
+	    --overwrite --no-progress --lr 1e-3 --batch-size 64 --max-length 128 --pooling mean
+# the same, distilling the pooled [CLS] vector that the classifier reads instead of the mean
+distill-tiny-cls: $(STAMP)
+	$(BIN)/bert distill --student runs/tiny --teacher minilm --minutes 10 --out runs/distilled-cls \
+	    --overwrite --no-progress --lr 1e-3 --batch-size 64 --max-length 128 --pooling cls
+
 # Chapter 10's ablations: the same command for three minutes, one lever changed per line (every
 # lever is spelled out, so the lines do not depend on the defaults).
 ABLATION = $(BIN)/bert pretrain --preset tiny --corpus wiki --minutes 3 --overwrite --no-progress
@@ -172,8 +183,10 @@ FINETUNE = OMP_NUM_THREADS=1 $(BIN)/bert finetune --task rotten-tomatoes --devic
 TINY_LR := 1e-3
 RANDOM_INIT_LR := 1e-3
 MINILM_LR := 5e-5
+DISTILLED_LR := 1e-3
+DISTILLED_CLS_LR := 3e-4
 SEEDS := 0 1 2
-RT_ROWS := minilm tiny random-init
+RT_ROWS := minilm tiny random-init distilled
 .PHONY: finetune-rt finetune-rt-grid
 finetune-rt: $(foreach row,$(RT_ROWS),$(foreach seed,$(SEEDS),runs/rt/$(row)/seed-$(seed)/summary.json))
 runs/rt/minilm/seed-%/summary.json: | $(STAMP)
@@ -182,13 +195,22 @@ runs/rt/tiny/seed-%/summary.json: | $(STAMP)
 	$(FINETUNE) --model runs/tiny --lr $(TINY_LR) --epochs 3 --seed $* --out $(@D)
 runs/rt/random-init/seed-%/summary.json: | $(STAMP)
 	$(FINETUNE) --model runs/tiny --from-scratch --lr $(RANDOM_INIT_LR) --epochs 3 --seed $* --out $(@D)
+runs/rt/distilled/seed-%/summary.json: | $(STAMP)
+	$(FINETUNE) --model runs/distilled --lr $(DISTILLED_LR) --epochs 3 --seed $* --out $(@D)
+runs/rt/distilled-cls/seed-%/summary.json: | $(STAMP)
+	$(FINETUNE) --model runs/distilled-cls --lr $(DISTILLED_CLS_LR) --epochs 3 --seed $* --out $(@D)
 
 GRID_LRS := 5e-5 1e-4 3e-4 1e-3 3e-3
-finetune-rt-grid: $(foreach lr,$(GRID_LRS),runs/rt/grid/tiny-lr$(lr)/summary.json runs/rt/grid/random-init-lr$(lr)/summary.json)
+finetune-rt-grid: $(foreach lr,$(GRID_LRS),$(foreach row,tiny random-init distilled distilled-cls,\
+    runs/rt/grid/$(row)-lr$(lr)/summary.json))
 runs/rt/grid/tiny-lr%/summary.json: | $(STAMP)
 	$(FINETUNE) --model runs/tiny --lr $* --epochs 3 --seed 0 --out $(@D)
 runs/rt/grid/random-init-lr%/summary.json: | $(STAMP)
 	$(FINETUNE) --model runs/tiny --from-scratch --lr $* --epochs 3 --seed 0 --out $(@D)
+runs/rt/grid/distilled-lr%/summary.json: | $(STAMP)
+	$(FINETUNE) --model runs/distilled --lr $* --epochs 3 --seed 0 --out $(@D)
+runs/rt/grid/distilled-cls-lr%/summary.json: | $(STAMP)
+	$(FINETUNE) --model runs/distilled-cls --lr $* --epochs 3 --seed 0 --out $(@D)
 
 # Chapter 11's label-efficiency curve (runs/rt/curve/ROW-nN/seed-S/): every neural row of the
 # table fine-tuned on N training reviews (`--train-examples`, the same stratified subset for every
@@ -197,14 +219,16 @@ runs/rt/grid/random-init-lr%/summary.json: | $(STAMP)
 # run), 150 for MiniLM (about 10 minutes a run; its table runs were past 80 % on dev by step 150).
 # The point "all" is the table's runs.
 # `make -j2 finetune-rt-curve CURVE_ROWS="tiny random-init"` runs some rows only.
-CURVE_SIZES := 100 300 1000 3000
+CURVE_SIZES := 100 300 500 1000 3000
 CURVE_STEPS_tiny := 300
 CURVE_STEPS_random-init := 300
 CURVE_STEPS_minilm := 150
+CURVE_STEPS_distilled := 300
 CURVE_ROWS := $(RT_ROWS)
 CURVE_MODEL_tiny := --model runs/tiny --lr $(TINY_LR)
 CURVE_MODEL_random-init := --model runs/tiny --from-scratch --lr $(RANDOM_INIT_LR)
 CURVE_MODEL_minilm := --model minilm --lr $(MINILM_LR)
+CURVE_MODEL_distilled := --model runs/distilled --lr $(DISTILLED_LR)
 define CURVE_RUN
 runs/rt/curve/$(1)-n$(2)/seed-$(3)/summary.json: | $$(STAMP)
 	$$(FINETUNE) $$(CURVE_MODEL_$(1)) --train-examples $(2) --max-steps $$(CURVE_STEPS_$(1)) \
@@ -215,6 +239,15 @@ $(foreach row,$(RT_ROWS),$(foreach n,$(CURVE_SIZES),$(foreach seed,$(SEEDS),\
 .PHONY: finetune-rt-curve
 finetune-rt-curve: $(foreach row,$(CURVE_ROWS),$(foreach n,$(CURVE_SIZES),$(foreach seed,$(SEEDS),\
     runs/rt/curve/$(row)-n$(n)/seed-$(seed)/summary.json)))
+
+# Chapter 11's levers that did not become a row: the pooled-[CLS] distillation
+# (`make distill-tiny-cls`) on all labels and on 500, 3 seeds, as the rows above.
+CURVE_STEPS_distilled-cls := 300
+CURVE_MODEL_distilled-cls := --model runs/distilled-cls --lr $(DISTILLED_CLS_LR)
+$(foreach seed,$(SEEDS),$(eval $(call CURVE_RUN,distilled-cls,500,$(seed))))
+.PHONY: finetune-rt-levers
+finetune-rt-levers: $(foreach seed,$(SEEDS),runs/rt/distilled-cls/seed-$(seed)/summary.json \
+    runs/rt/curve/distilled-cls-n500/seed-$(seed)/summary.json)
 
 clean:
 	rm -rf _build .cache .pytest_cache .hypothesis
