@@ -16,14 +16,11 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import pytest
 import torch
 
-from bert.cli import main
 from bert.distill import DistillationRun, distill, unlabelled_texts
-from bert.heads import BertForPreTraining
 from bert.model import read_weights
 from bert.tasks import rotten_tomatoes, split_task
-from bert.tokenizer import BertTokenizer
 from conftest import WORDS
-from test_bad_inputs import assert_nothing_written, assert_user_error, run_cli, tiny_config, write_csv
+from test_bad_inputs import assert_nothing_written, assert_user_error, model_folder, run_cli, write_csv  # noqa: F401
 
 
 def test_unlabelled_texts_hold_every_training_review_and_no_dev_or_test_review():
@@ -37,14 +34,9 @@ def test_unlabelled_texts_hold_every_training_review_and_no_dev_or_test_review()
 
 
 @pytest.fixture(scope="module")
-def student(tmp_path_factory, vocabulary):
-    """An untrained tiny BertForPreTraining folder with the shared test vocabulary."""
-    folder = tmp_path_factory.mktemp("student")
-    tokenizer = BertTokenizer.from_pretrained(vocabulary)
-    torch.manual_seed(0)
-    BertForPreTraining(tiny_config(tokenizer.vocab_size)).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+def student(model_folder):
+    """An untrained tiny BertForPreTraining folder with the shared test vocabulary (test_bad_inputs')."""
+    return model_folder
 
 
 @pytest.fixture(scope="module")
