@@ -52,11 +52,13 @@ class DistillationRun(TrainingConfig):
     task: str = setting(
         "rotten-tomatoes",
         "the task whose training split's texts (never dev or test) are read, "
-        "without labels, besides the first sentence of every Wikipedia summary",
+        "without labels, besides the Wikipedia sentences of --wikipedia",
     )
     split_seed: int = setting(0, "the task's train/dev/test split, as in bert finetune")
-    wikipedia: bool = setting(
-        True, "also read the first sentence of every Wikipedia summary"
+    wikipedia: str = setting(
+        "first",
+        "which sentences of every Wikipedia summary are read besides the task's texts",
+        choices=("none", "first", "all"),
     )
     pooling: str = setting(
         "mean",
@@ -93,13 +95,15 @@ class DistillationRun(TrainingConfig):
 
 # %% book/11_fine_tuning.md, code cell 41
 def unlabelled_texts(
-    task: str = "rotten-tomatoes", split_seed: int = 0, wikipedia: bool = True
+    task: str = "rotten-tomatoes", split_seed: int = 0, wikipedia: str = "first"
 ) -> list[str]:
     """The task's training texts without their labels (never dev or test) and the
-    first sentence of every Wikipedia summary, each text once."""
-    texts = split_task(load_task(task), split_seed)["train"].texts
-    if wikipedia:
-        texts = texts + [split_sentences(text)[0] for text in wikipedia_summaries()]
+    first sentence (or, with "all", every sentence) of every Wikipedia summary,
+    each text once."""
+    texts = list(split_task(load_task(task), split_seed)["train"].texts)
+    for summary in wikipedia_summaries() if wikipedia != "none" else []:
+        sentences = split_sentences(summary)
+        texts.extend(sentences if wikipedia == "all" else sentences[:1])
     return list(dict.fromkeys(text for text in texts if text.strip()))
 
 

@@ -24,13 +24,15 @@ from test_bad_inputs import assert_nothing_written, assert_user_error, model_fol
 
 
 def test_unlabelled_texts_hold_every_training_review_and_no_dev_or_test_review():
-    texts = set(unlabelled_texts("rotten-tomatoes", split_seed=0, wikipedia=False))
+    texts = set(unlabelled_texts("rotten-tomatoes", split_seed=0, wikipedia="none"))
     splits = split_task(rotten_tomatoes(), seed=0)
     assert texts == set(splits["train"].texts)
     scored = set(splits["dev"].texts) | set(splits["test"].texts)
     assert len(scored) == 2550 and not texts & scored
-    with_wikipedia = unlabelled_texts("rotten-tomatoes", split_seed=0)
-    assert len(with_wikipedia) > len(texts) + 9000 and not set(with_wikipedia) & scored
+    first = unlabelled_texts("rotten-tomatoes", split_seed=0)
+    every = unlabelled_texts("rotten-tomatoes", split_seed=0, wikipedia="all")
+    assert len(first) > len(texts) + 9000 and not set(first) & scored
+    assert set(first) < set(every) and len(every) > len(first) + 20000 and not set(every) & scored
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +52,7 @@ def task(tmp_path_factory):
 @pytest.mark.parametrize("pooling", ["mean", "cls"])
 def test_distilled_folder_is_the_students_shape_and_moved_towards_the_teacher(student, task, tmp_path, pooling):
     out = tmp_path / "distilled"
-    run = DistillationRun(student=str(student), out=str(out), task=str(task), wikipedia=False, max_steps=60,
+    run = DistillationRun(student=str(student), out=str(out), task=str(task), wikipedia="none", max_steps=60,
                           batch_size=16, eval_every_steps=30, log_every=1, device="cpu", pooling=pooling)
     summary = distill(run, progress_bar=False)
     assert summary["texts"] == {"train": 157, "held_out": 3}  # 160 training rows of the split, 2 % held out
@@ -78,7 +80,7 @@ def test_distilled_folder_is_the_students_shape_and_moved_towards_the_teacher(st
 
 
 def distill_args(student, task, out, *extra) -> list:
-    return ["distill", "--student", student, "--task", task, "--out", out, "--no-wikipedia", "--max-steps", "2",
+    return ["distill", "--student", student, "--task", task, "--out", out, "--wikipedia", "none", "--max-steps", "2",
             "--batch-size", "8", "--no-progress", "--device", "cpu", *extra]
 
 
