@@ -15,6 +15,8 @@
     bert.inspection   book/12_looking_inside.md
     bert.speed        book/13_making_it_fast.md
     bert.scaling      book/14_scaling_out.md
+    bert.unpadding    book/15_unpadding.md
+    bert.modern       book/16_modern_bert.md
     bert.cli          book/cli.md
     bert.corpus       book/data_at_scale.md
     bert.files        book/engineering.md

@@ -281,8 +281,8 @@ def cmd_embed(args) -> None:
     import numpy as np
     from bert.files import atomic_write
     from bert.finetune import embed, model_folder
-    from bert.model import BertModel
     from bert.tokenizer import BertTokenizer
+    from bert.unpadding import UnpaddedBertModel
 
     texts = _texts(args)
     if args.out and not args.out.endswith(".npy"):
@@ -291,7 +291,8 @@ def cmd_embed(args) -> None:
             "give a name ending in .npy"
         )
     folder = model_folder(args.model)
-    model = BertModel.from_pretrained(folder)
+    # the same vectors as BertModel's, without the arithmetic of padding (chapter 15)
+    model = UnpaddedBertModel.from_pretrained(folder)
     vectors = embed(
         model,
         BertTokenizer.from_pretrained(folder),
