@@ -151,6 +151,14 @@ pretrain-tiny: $(STAMP)
 	$(BIN)/bert pretrain --preset tiny --corpus wiki --minutes 20 --out runs/tiny --overwrite --no-progress \
 	    --sparse --no-nsp --no-pre-ln --lr 1e-3 --max-seq-len 64 --batch-size 16 --mask-prob 0.3
 
+# Chapter 11's lever of a [CLS] that pretraining trains: the same run with next sentence prediction
+# (pairs of sentences, half of them from another document), with chapter 10's vocabulary; its
+# results, not its weights, are kept.
+pretrain-tiny-nsp: $(STAMP)
+	$(BIN)/bert pretrain --preset tiny --corpus wiki --minutes 20 --out runs/tiny-nsp --overwrite --no-progress \
+	    --tokenizer runs/tiny \
+	    --sparse --nsp --no-pre-ln --lr 1e-3 --max-seq-len 64 --batch-size 16 --mask-prob 0.3
+
 # Chapter 11's "pretrained and distilled" row: chapter 10's run taught all-MiniLM-L6-v2's sentence
 # vectors of the training reviews and of the first sentence of every Wikipedia summary, for ten
 # minutes on 2 cores (`bert distill`'s defaults, spelled out); --overwrite as above.
@@ -193,6 +201,7 @@ MINILM_LR := 5e-5
 DISTILLED_LR := 1e-3
 DISTILLED_CLS_LR := 3e-4
 DISTILLED_CLS_ALL_LR := 1e-3
+TINY_NSP_LR := 3e-4
 SEEDS := 0 1 2
 RT_ROWS := minilm tiny random-init distilled
 .PHONY: finetune-rt finetune-rt-grid
@@ -207,11 +216,13 @@ runs/rt/distilled/seed-%/summary.json: | $(STAMP)
 	$(FINETUNE) --model runs/distilled --lr $(DISTILLED_LR) --epochs 3 --seed $* --out $(@D)
 runs/rt/distilled-cls/seed-%/summary.json: | $(STAMP)
 	$(FINETUNE) --model runs/distilled-cls --lr $(DISTILLED_CLS_LR) --epochs 3 --seed $* --out $(@D)
+runs/rt/tiny-nsp/seed-%/summary.json: | $(STAMP)
+	$(FINETUNE) --model runs/tiny-nsp --lr $(TINY_NSP_LR) --epochs 3 --seed $* --out $(@D)
 runs/rt/distilled-cls-all/seed-%/summary.json: | $(STAMP)
 	$(FINETUNE) --model runs/distilled-cls-all --lr $(DISTILLED_CLS_ALL_LR) --epochs 3 --seed $* --out $(@D)
 
 GRID_LRS := 5e-5 1e-4 3e-4 1e-3 3e-3
-finetune-rt-grid: $(foreach lr,$(GRID_LRS),$(foreach row,tiny random-init distilled distilled-cls distilled-cls-all,\
+finetune-rt-grid: $(foreach lr,$(GRID_LRS),$(foreach row,tiny random-init distilled distilled-cls distilled-cls-all tiny-nsp,\
     runs/rt/grid/$(row)-lr$(lr)/summary.json))
 runs/rt/grid/tiny-lr%/summary.json: | $(STAMP)
 	$(FINETUNE) --model runs/tiny --lr $* --epochs 3 --seed 0 --out $(@D)
@@ -221,6 +232,8 @@ runs/rt/grid/distilled-lr%/summary.json: | $(STAMP)
 	$(FINETUNE) --model runs/distilled --lr $* --epochs 3 --seed 0 --out $(@D)
 runs/rt/grid/distilled-cls-lr%/summary.json: | $(STAMP)
 	$(FINETUNE) --model runs/distilled-cls --lr $* --epochs 3 --seed 0 --out $(@D)
+runs/rt/grid/tiny-nsp-lr%/summary.json: | $(STAMP)
+	$(FINETUNE) --model runs/tiny-nsp --lr $* --epochs 3 --seed 0 --out $(@D)
 runs/rt/grid/distilled-cls-all-lr%/summary.json: | $(STAMP)
 	$(FINETUNE) --model runs/distilled-cls-all --lr $* --epochs 3 --seed 0 --out $(@D)
 
@@ -260,9 +273,12 @@ CURVE_MODEL_distilled-cls := --model runs/distilled-cls --lr $(DISTILLED_CLS_LR)
 CURVE_STEPS_distilled-cls-all := 300
 CURVE_MODEL_distilled-cls-all := --model runs/distilled-cls-all --lr $(DISTILLED_CLS_ALL_LR)
 $(foreach seed,$(SEEDS),$(eval $(call CURVE_RUN,distilled-cls-all,500,$(seed))))
+CURVE_STEPS_tiny-nsp := 300
+CURVE_MODEL_tiny-nsp := --model runs/tiny-nsp --lr $(TINY_NSP_LR)
+$(foreach seed,$(SEEDS),$(eval $(call CURVE_RUN,tiny-nsp,500,$(seed))))
 $(foreach seed,$(SEEDS),$(eval $(call CURVE_RUN,distilled-cls,500,$(seed))))
 .PHONY: finetune-rt-levers
-finetune-rt-levers: $(foreach row,distilled-cls distilled-cls-all,$(foreach seed,$(SEEDS),\
+finetune-rt-levers: $(foreach row,distilled-cls distilled-cls-all tiny-nsp,$(foreach seed,$(SEEDS),\
     runs/rt/$(row)/seed-$(seed)/summary.json runs/rt/curve/$(row)-n500/seed-$(seed)/summary.json))
 
 clean:
