@@ -103,10 +103,27 @@ class ModernBertConfig:
         if values.get("model_type", "modernbert") != "modernbert":
             raise ValueError(
                 f"config.json describes a {values['model_type']!r} model, not a "
-                "ModernBERT: "
-                "load it with BertModel.from_pretrained"
+                "ModernBERT: ModernBertModel reads ModernBERT folders only (a BERT "
+                "folder loads with BertModel.from_pretrained)"
             )
         rope = values.pop("rope_parameters", None) or {}
+        scaled = {
+            kind: p["rope_type"]
+            for kind, p in rope.items()
+            if p and p.get("rope_type", "default") != "default"
+        }
+        if scaled:
+            raise ValueError(
+                f"config.json asks for RoPE scaling {scaled}: this book implements the "
+                "default rotation only"
+            )
+        # the layers' pattern, when a folder gives it in the older form
+        every = values.pop("global_attn_every_n_layers", 3)
+        if "layer_types" not in values and "num_hidden_layers" in values:
+            values["layer_types"] = [
+                "sliding_attention" if i % every else "full_attention"
+                for i in range(values["num_hidden_layers"])
+            ]
         for layer_type, key in (
             ("full_attention", "global_rope_theta"),
             ("sliding_attention", "local_rope_theta"),
@@ -192,6 +209,8 @@ class ModernBertAttention(nn.Module):
             config.hidden_size, config.hidden_size, bias=config.attention_bias
         )
         self.dropout_p = config.attention_dropout
+        # after Wo, as transformers
+        self.out_drop = nn.Dropout(config.attention_dropout)
 
     def forward(self, x, where, masks, rotary) -> torch.Tensor:
         """x: (T, H), the real tokens; where: chapter 15's Unpadded."""
@@ -205,7 +224,8 @@ class ModernBertAttention(nn.Module):
         context = F.scaled_dot_product_attention(
             q, k, v, attn_mask=masks[self.kind], dropout_p=dropout_p
         )
-        return self.Wo(where.gather(context.transpose(1, 2).flatten(2)))  # (T, H)
+        # (T, H)
+        return self.out_drop(self.Wo(where.gather(context.transpose(1, 2).flatten(2))))
 
 
 # %% book/16_modern_bert.md, code cell 9

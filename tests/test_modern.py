@@ -80,7 +80,7 @@ def test_padded_equals_each_text_alone(their_folder):
     assert (together[~mask.bool()] == 0).all()
 
 
-def test_a_window_as_long_as_the_text_is_global_attention_and_a_short_one_is_not():
+def test_a_window_of_twice_the_text_is_global_attention_and_a_short_one_is_not():
     torch.manual_seed(2)
     same_rope = {**SMALL, "local_rope_theta": 160_000.0}  # the layers then differ in their masks only
     short = ModernBertModel(ModernBertConfig(**same_rope)).eval()
@@ -131,5 +131,10 @@ def test_bad_folders_and_inputs_say_what_is_wrong(their_folder, tmp_path):
     ours = ModernBertModel.from_pretrained(their_folder)
     with pytest.raises(ValueError, match="token ids must lie in"):
         ours(torch.tensor([[1, 500]]))
+    scaled = {"model_type": "modernbert", "rope_parameters": {"full_attention": {"rope_type": "linear", "factor": 2.0}}}
+    with pytest.raises(ValueError, match="RoPE scaling"):
+        ModernBertConfig.from_dict(scaled)
+    older = ModernBertConfig.from_dict({"num_hidden_layers": 4, "global_attn_every_n_layers": 2})
+    assert older.layer_types == ["full_attention", "sliding_attention"] * 2
     with pytest.raises(ValueError, match="layer_types names 2 layers"):
         ModernBertConfig(num_hidden_layers=3, layer_types=["full_attention"] * 2)
