@@ -52,7 +52,7 @@ class DistillationRun(TrainingConfig):
     task: str = setting(
         "rotten-tomatoes",
         "the task whose training split's texts (never dev or test) are read, "
-        "without labels, besides the Wikipedia sentences of --wikipedia",
+        "without labels, besides the Wikipedia sentences that `wikipedia` picks",
     )
     split_seed: int = setting(0, "the task's train/dev/test split, as in bert finetune")
     wikipedia: str = setting(
