@@ -987,7 +987,10 @@ def test_interrupt_says_what_was_saved_and_how_to_resume(corpus, vocabulary, tmp
     out = tmp_path / "run"
     command = [str(Path(sys.executable).with_name("bert")),
                *map(str, pretrain_args(corpus, vocabulary, out, "--max-steps", "400", "--checkpoint-every-steps", "2"))]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # a suite started in the background by a shell inherits SIGINT ignored, and so would the run:
+    # give the run the default disposition a user's terminal gives it
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while not (out / "checkpoints" / "step-000002").exists():
         assert process.poll() is None and time.time() < deadline
