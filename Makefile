@@ -177,6 +177,20 @@ distill-tiny-cls-all: $(STAMP)
 	    --overwrite --no-progress --lr 1e-3 --batch-size 64 --max-length 128 --pooling cls \
 	    --wikipedia all
 
+# Chapter 16's two designs on the same budget: chapter 10's twenty-minute recipe and vocabulary
+# for the classic BERT and for a ModernBERT of the same size, two seeds each, one run at a time
+# (each uses both cores). Their results, not their weights, are kept.
+DESIGN_SEEDS := 0 1
+PRETRAIN_DESIGN = $(BIN)/bert pretrain --preset tiny --corpus wiki --minutes 20 --overwrite --no-progress \
+    --tokenizer runs/tiny --sparse --no-nsp --lr 1e-3 --max-seq-len 64 --batch-size 16 --mask-prob 0.3
+.PHONY: pretrain-designs
+pretrain-designs: $(foreach arch,bert modernbert,$(foreach seed,$(DESIGN_SEEDS),\
+    runs/designs/$(arch)-seed-$(seed)/summary.json))
+runs/designs/bert-seed-%/summary.json: | $(STAMP)
+	$(PRETRAIN_DESIGN) --architecture bert --no-pre-ln --seed $* --out $(@D)
+runs/designs/modernbert-seed-%/summary.json: | $(STAMP)
+	$(PRETRAIN_DESIGN) --architecture modernbert --seed $* --out $(@D)
+
 # Chapter 10's ablations: the same command for three minutes, one lever changed per line (every
 # lever is spelled out, so the lines do not depend on the defaults).
 ABLATION = $(BIN)/bert pretrain --preset tiny --corpus wiki --minutes 3 --overwrite --no-progress

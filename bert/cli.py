@@ -254,13 +254,13 @@ def _texts(args) -> list[str]:
 
 
 def cmd_predict(args) -> None:
-    from bert.finetune import predict_proba
-    from bert.heads import BertForSequenceClassification, MissingHead
+    from bert.finetune import classifier_class, predict_proba
+    from bert.heads import MissingHead
     from bert.tokenizer import BertTokenizer
 
     texts = _texts(args)
     try:
-        model = BertForSequenceClassification.from_pretrained(args.model)
+        model = classifier_class(args.model).from_pretrained(args.model)
     # the library says what is missing; the command line, which command fixes it
     except MissingHead as error:
         raise ValueError(

@@ -3,7 +3,7 @@
 
 Every line of this module is explained in book/11_fine_tuning.md."""
 
-__all__ = ['tokenize', 'predict_proba', 'model_folder', 'FinetuneRun', 'BEST', 'KeepBestOnDev', 'finetune', 'bootstrap_interval', 'embed']
+__all__ = ['tokenize', 'predict_proba', 'model_folder', 'classifier_class', 'FinetuneRun', 'BEST', 'KeepBestOnDev', 'finetune', 'bootstrap_interval', 'embed']
 
 # %% book/11_fine_tuning.md, code cell 3
 import json
@@ -29,6 +29,7 @@ from bert.files import (
 )
 from bert.heads import BertForSequenceClassification
 from bert.model import autocast, mean_pool, pick_device, read_weights
+from bert.modern import ModernBertForSequenceClassification
 from bert.settings import SettingError, check_settings, setting
 from bert.tasks import (
     LabelledTexts,
@@ -114,6 +115,16 @@ def model_folder(name: str | Path) -> Path:
     """A model folder; the name 'minilm' stands for the all-MiniLM-L6-v2 folder
     that ships offline."""
     return minilm_path() if str(name) == "minilm" else Path(name)
+
+
+def classifier_class(folder: Path):
+    """The sequence classifier for a folder's model_type: this chapter's BERT, or
+    chapter 16's ModernBERT."""
+    config = Path(folder) / "config.json"
+    values = json.loads(config.read_text(encoding="utf-8")) if config.is_file() else {}
+    if values.get("model_type") == "modernbert":
+        return ModernBertForSequenceClassification
+    return BertForSequenceClassification
 
 
 @dataclass(kw_only=True)
@@ -249,9 +260,11 @@ def finetune(
     if run.train_examples is not None:  # the same subset for every model with this seed
         splits["train"] = fewer_labels(splits["train"], run.train_examples, run.seed)
     torch.manual_seed(run.seed)  # the head's initial weights
-    model = BertForSequenceClassification.from_encoder(
-        source, data.label_names, run.from_scratch
-    ).to(device)
+    model = (
+        classifier_class(source)
+        .from_encoder(source, data.label_names, run.from_scratch)
+        .to(device)
+    )
     length = min(run.max_length, model.config.max_position_embeddings)
     rows = {
         name: tokenize(tokenizer, part.texts, length) for name, part in splits.items()

@@ -3,7 +3,7 @@
 
 Every line of this module is explained in book/08_heads_and_losses.md."""
 
-__all__ = ['BertPredictionHeadTransform', 'BertLMPredictionHead', 'BertPreTrainingHeads', 'MissingHead', 'BertWithHead', 'BertForPreTrainingOutput', 'BertForPreTraining', 'fill_mask', 'MaskedLMOutput', 'BertOnlyMLMHead', 'BertForMaskedLM', 'SequenceClassifierOutput', 'BertForSequenceClassification', 'TokenClassifierOutput', 'BertForTokenClassification', 'QuestionAnsweringOutput', 'BertForQuestionAnswering']
+__all__ = ['BertPredictionHeadTransform', 'BertLMPredictionHead', 'BertPreTrainingHeads', 'MissingHead', 'BertWithHead', 'BertForPreTrainingOutput', 'masked_lm_loss', 'BertForPreTraining', 'fill_mask', 'MaskedLMOutput', 'BertOnlyMLMHead', 'BertForMaskedLM', 'SequenceClassifierOutput', 'BertForSequenceClassification', 'TokenClassifierOutput', 'BertForTokenClassification', 'QuestionAnsweringOutput', 'BertForQuestionAnswering']
 
 # %% book/08_heads_and_losses.md, code cell 4
 import dataclasses
@@ -138,6 +138,24 @@ class BertForPreTrainingOutput:
     mlm_count: torch.Tensor | None = None  # number of masked tokens
 
 
+def masked_lm_loss(
+    logits: torch.Tensor, labels: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Mean cross-entropy over the labelled positions (labels != -100), with how many
+    of them the argmax gets right and how many there are."""
+    logits, labels = logits.reshape(-1, logits.shape[-1]), labels.reshape(-1)
+    scored = labels != -100
+    # the softmax only on the labelled rows: the other 85 % would be ignored (sparse
+    # logits have no other rows)
+    if not scored.all():
+        logits, labels = logits[scored], labels[scored]  # (N, V), (N,)
+    count, correct = scored.sum(), (logits.argmax(-1) == labels).sum()
+    # a batch of a few short sequences can draw no mask at all: its loss is 0,
+    # not 0/0 = NaN
+    loss = F.cross_entropy(logits, labels) if count else logits.sum() * 0.0
+    return loss, correct, count
+
+
 class BertForPreTraining(BertWithHead):
     """BertModel with the MLM head (decoder tied to the word embeddings)
     and the NSP head."""
@@ -182,27 +200,7 @@ class BertForPreTraining(BertWithHead):
 
         mlm_loss = nsp_loss = loss = correct = count = None
         if labels is not None:
-            scored_logits, scored_labels = (
-                logits.reshape(-1, logits.shape[-1]),
-                labels.reshape(-1),
-            )
-            # the softmax only on the labelled rows: the other 85 % would be ignored
-            if not sparse:
-                scored = scored_labels != -100
-                # (N, V), (N,)
-                scored_logits, scored_labels = (
-                    scored_logits[scored],
-                    scored_labels[scored],
-                )
-            count = (scored_labels != -100).sum()
-            correct = (scored_logits.argmax(-1) == scored_labels).sum()
-            # a batch of a few short sequences can draw no mask at all: its loss is 0,
-            # not 0/0 = NaN
-            mlm_loss = (
-                F.cross_entropy(scored_logits, scored_labels, ignore_index=-100)
-                if count
-                else scored_logits.sum() * 0.0
-            )
+            mlm_loss, correct, count = masked_lm_loss(logits, labels)
             loss = mlm_loss
         if next_sentence_label is not None:
             nsp_loss = F.cross_entropy(nsp_logits, next_sentence_label)

@@ -3,7 +3,7 @@
 
 Every line of this module is explained in book/16_modern_bert.md."""
 
-__all__ = ['rotary_angles', 'rotate_half', 'apply_rotary', 'ModernBertConfig', 'ModernBertMLP', 'attention_masks', 'ModernBertAttention', 'ModernBertEmbeddings', 'ModernBertEncoderLayer', 'ModernBertModel']
+__all__ = ['rotary_angles', 'rotate_half', 'apply_rotary', 'ModernBertConfig', 'ModernBertMLP', 'attention_masks', 'ModernBertAttention', 'ModernBertEmbeddings', 'ModernBertEncoderLayer', 'ENCODER_PARTS', 'ModernBertPreTrainedModel', 'ModernBertModel', 'ModernBertPredictionHead', 'ModernBertForMaskedLM', 'ModernBertForSequenceClassification', 'modern_like']
 
 # %% book/16_modern_bert.md, code cell 4
 import json
@@ -16,8 +16,15 @@ import torch.nn.functional as F
 from safetensors.torch import save
 from torch import nn
 
+from bert.config import BertConfig
 from bert.files import atomic_write_files
-from bert.model import BertModelOutput, read_weights
+from bert.heads import (
+    BertForPreTrainingOutput,
+    SequenceClassifierOutput,
+    _check_labels,
+    masked_lm_loss,
+)
+from bert.model import BertModelOutput, mean_pool, read_weights
 from bert.unpadding import unpad
 
 
@@ -73,6 +80,13 @@ class ModernBertConfig:
     global_rope_theta: float = 160_000.0
     local_rope_theta: float = 10_000.0
     pad_token_id: int = 0
+    # the heads (this chapter's last sections), under transformers' names
+    decoder_bias: bool = True
+    classifier_pooling: str = "cls"  # or "mean"
+    classifier_dropout: float = 0.0
+    classifier_bias: bool = False
+    classifier_activation: str = "gelu"
+    id2label: dict[int, str] | None = None  # a classifier's labels
     extra: dict = field(default_factory=dict)  # keys of config.json kept as they were
 
     def __post_init__(self):
@@ -95,6 +109,10 @@ class ModernBertConfig:
     @property
     def head_size(self) -> int:
         return self.hidden_size // self.num_attention_heads
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.id2label) if self.id2label else 2  # transformers' default
 
     @classmethod
     def from_dict(cls, values: dict) -> "ModernBertConfig":
@@ -130,6 +148,9 @@ class ModernBertConfig:
         ):
             if "rope_theta" in (rope.get(layer_type) or {}):
                 values[key] = rope[layer_type]["rope_theta"]
+        if values.get("id2label"):  # JSON keys are strings
+            values["id2label"] = {int(k): v for k, v in values["id2label"].items()}
+        values.pop("label2id", None)  # written back from id2label
         names = {f.name for f in fields(cls)} - {"extra"}
         ours = {k: v for k, v in values.items() if k in names}
         return cls(**ours, extra={k: v for k, v in values.items() if k not in names})
@@ -144,6 +165,10 @@ class ModernBertConfig:
         rope = {
             kind: {"rope_theta": t, "rope_type": "default"} for kind, t in theta.items()
         }
+        labels = values.pop("id2label")
+        if labels:
+            values["id2label"] = {str(k): v for k, v in labels.items()}
+            values["label2id"] = {v: k for k, v in labels.items()}
         return {
             **self.extra,
             **values,
@@ -267,9 +292,122 @@ class ModernBertEncoderLayer(nn.Module):
 
 # %% book/16_modern_bert.md, code cell 10
 WEIGHTS_FILE, CONFIG_FILE = "model.safetensors", "config.json"
+ENCODER_PARTS = ("embeddings", "layers", "final_norm")  # ModernBertModel's children
 
 
-class ModernBertModel(nn.Module):
+class ModernBertPreTrainedModel(nn.Module):
+    """Initialisation, from_pretrained, load_weights and save_pretrained, shared by the
+    encoder and the models with heads, which keep the encoder under `model` as
+    transformers does."""
+
+    # name -> the parameter whose storage it shares (saved once)
+    tied_weights: dict[str, str] = {}
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def init_linear(self, module: nn.Module, kind: str) -> None:
+        """transformers' _init_weights: a normal cut at initializer_cutoff_factor
+        standard deviations; "out", a sub-layer's output projection, scaled down by
+        sqrt(2N); "final_out", a classifier, 1/sqrt(H)."""
+        c = self.config
+        std = {
+            "in": c.initializer_range,
+            "out": c.initializer_range / math.sqrt(2.0 * c.num_hidden_layers),
+            "final_out": c.hidden_size**-0.5,
+        }[kind]
+        cut = c.initializer_cutoff_factor
+        nn.init.trunc_normal_(module.weight, std=std, a=-cut * std, b=cut * std)
+        if getattr(module, "bias", None) is not None:
+            nn.init.zeros_(module.bias)
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path):
+        """A folder saved by transformers (or by save_pretrained) that holds every
+        weight of this class."""
+        folder = Path(path)
+        if not (folder / CONFIG_FILE).is_file():
+            raise FileNotFoundError(
+                f"{folder} holds no {CONFIG_FILE}: is it a model folder?"
+            )
+        model = cls(
+            ModernBertConfig.from_dict(json.loads((folder / CONFIG_FILE).read_text()))
+        )
+        model.load_weights(read_weights(folder), source=str(folder))
+        return model.eval()
+
+    def _our_names(self, weights: dict) -> dict[str, torch.Tensor]:
+        """The tensors under this model's names: the encoder's come with or without
+        `model.`; a head this class does not have, and a tied copy, are left out."""
+        bare = isinstance(self, ModernBertModel)
+        children = {name for name, _ in self.named_children()}
+        ours = {}
+        for name, tensor in weights.items():
+            if name.split(".")[0] in ENCODER_PARTS:
+                name = "model." + name  # a bare encoder's folder
+            if bare and name.startswith("model."):
+                ours[name.removeprefix("model.")] = tensor
+            elif not bare and name.split(".")[0] in children:
+                ours[name] = tensor
+        return {k: v for k, v in ours.items() if k not in self.tied_weights}
+
+    def load_weights(
+        self, weights: dict[str, torch.Tensor], source: str = "the checkpoint"
+    ) -> None:
+        """Copy in every tensor of this model, refusing a folder that lacks one, has
+        one more, or disagrees on a shape."""
+        tensors = self._our_names(weights)
+        expected = {
+            k: v for k, v in self.state_dict().items() if k not in self.tied_weights
+        }
+        missing, unexpected = (
+            expected.keys() - tensors.keys(),
+            tensors.keys() - expected.keys(),
+        )
+        if missing or unexpected:
+            hint = (
+                f"; a folder without this head starts one with "
+                f"{type(self).__name__}.from_encoder"
+                if hasattr(self, "from_encoder")
+                else ". Does its config.json describe these weights?"
+            )
+            raise ValueError(
+                f"{source} does not fit {type(self).__name__}("
+                f"{self.config.num_hidden_layers} layers, "
+                f"hidden {self.config.hidden_size}): missing {sorted(missing)[:4]}, "
+                f"unexpected {sorted(unexpected)[:4]}{hint}"
+            )
+        for name, tensor in tensors.items():
+            if tensor.shape != expected[name].shape:
+                raise ValueError(
+                    f"{source}: tensor {name} has shape {tuple(tensor.shape)} but the "
+                    f"config asks for {tuple(expected[name].shape)}"
+                )
+        self.load_state_dict(tensors, strict=False)  # a tied weight stays tied
+
+    def save_pretrained(self, path: str | Path) -> None:
+        """config.json and model.safetensors, both or neither, as transformers
+        writes them."""
+        folder = Path(path)
+        folder.mkdir(parents=True, exist_ok=True)
+        tensors = {
+            k: v.detach().cpu().contiguous()
+            for k, v in self.state_dict().items()
+            # a tied tensor is stored once, under its owner's name
+            if k not in self.tied_weights
+        }
+        config = {**self.config.to_dict(), "architectures": [type(self).__name__]}
+        atomic_write_files(
+            {
+                folder / WEIGHTS_FILE: save(tensors, metadata={"format": "pt"}),
+                folder / CONFIG_FILE: json.dumps(config, indent=2, sort_keys=True)
+                + "\n",
+            }
+        )
+
+
+class ModernBertModel(ModernBertPreTrainedModel):
     """ModernBERT's encoder, with transformers' parameter names and config.json."""
 
     def __init__(self, config: ModernBertConfig):
@@ -285,23 +423,12 @@ class ModernBertModel(nn.Module):
         self.init_weights()
 
     def init_weights(self) -> None:
-        c = self.config
-        std = {
-            "in": c.initializer_range,
-            "out": c.initializer_range / math.sqrt(2.0 * c.num_hidden_layers),
-        }
-        cut = c.initializer_cutoff_factor
-
-        def init(module, kind):
-            s = std[kind]
-            nn.init.trunc_normal_(module.weight, std=s, a=-cut * s, b=cut * s)
-            if getattr(module, "bias", None) is not None:
-                nn.init.zeros_(module.bias)
-
-        init(self.embeddings.tok_embeddings, "in")
+        self.init_linear(self.embeddings.tok_embeddings, "in")
         for layer in self.layers:
-            init(layer.attn.Wqkv, "in"), init(layer.attn.Wo, "out")
-            init(layer.mlp.Wi, "in"), init(layer.mlp.Wo, "out")
+            self.init_linear(layer.attn.Wqkv, "in")
+            self.init_linear(layer.attn.Wo, "out")
+            self.init_linear(layer.mlp.Wi, "in")
+            self.init_linear(layer.mlp.Wo, "out")
         for module in self.modules():
             if isinstance(module, nn.LayerNorm):
                 nn.init.ones_(module.weight)
@@ -341,59 +468,147 @@ class ModernBertModel(nn.Module):
             x = layer(x, where, masks, rotary)
         return BertModelOutput(where.scatter(self.final_norm(x)))
 
-    @classmethod
-    def from_pretrained(cls, path: str | Path) -> "ModernBertModel":
-        """A ModernBertModel folder saved by transformers (or by save_pretrained)."""
-        folder = Path(path)
-        if not (folder / CONFIG_FILE).is_file():
-            raise FileNotFoundError(
-                f"{folder} holds no {CONFIG_FILE}: is it a model folder?"
-            )
-        model = cls(
-            ModernBertConfig.from_dict(json.loads((folder / CONFIG_FILE).read_text()))
-        )
-        weights = {
-            k.removeprefix("model."): v
-            for k, v in read_weights(folder).items()
-            if not k.startswith(("head.", "decoder.", "classifier."))
-        }
-        expected = model.state_dict()
-        missing, unexpected = (
-            expected.keys() - weights.keys(),
-            weights.keys() - expected.keys(),
-        )
-        if missing or unexpected:
-            raise ValueError(
-                f"{folder} does not fit ModernBertModel("
-                f"{model.config.num_hidden_layers} layers, "
-                f"hidden {model.config.hidden_size}): missing {sorted(missing)[:4]}, "
-                "unexpected "
-                f"{sorted(unexpected)[:4]}. Does its config.json describe these "
-                "weights?"
-            )
-        for name, tensor in weights.items():
-            if tensor.shape != expected[name].shape:
-                raise ValueError(
-                    f"{folder}: tensor {name} has shape {tuple(tensor.shape)} but the "
-                    "config "
-                    f"asks for {tuple(expected[name].shape)}"
-                )
-        model.load_state_dict(weights)
-        return model.eval()
 
-    def save_pretrained(self, path: str | Path) -> None:
-        """config.json and model.safetensors, both or neither, as transformers
-        writes them."""
-        folder = Path(path)
-        folder.mkdir(parents=True, exist_ok=True)
-        tensors = {
-            k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()
-        }
-        config = {**self.config.to_dict(), "architectures": ["ModernBertModel"]}
-        atomic_write_files(
-            {
-                folder / WEIGHTS_FILE: save(tensors, metadata={"format": "pt"}),
-                folder / CONFIG_FILE: json.dumps(config, indent=2, sort_keys=True)
-                + "\n",
-            }
+# %% book/16_modern_bert.md, code cell 12
+class ModernBertPredictionHead(nn.Module):
+    """Dense, GELU, LayerNorm: the transform both heads start with."""
+
+    def __init__(self, config: ModernBertConfig):
+        super().__init__()
+        if config.classifier_activation != "gelu":
+            raise ValueError(
+                f"classifier_activation {config.classifier_activation!r}: this book "
+                "implements ModernBERT's heads with 'gelu' only"
+            )
+        self.dense = nn.Linear(
+            config.hidden_size, config.hidden_size, bias=config.classifier_bias
         )
+        self.norm = nn.LayerNorm(
+            config.hidden_size, eps=config.norm_eps, bias=config.norm_bias
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(F.gelu(self.dense(x)))
+
+
+def _one_segment(token_type_ids: torch.Tensor | None) -> None:
+    if token_type_ids is not None and token_type_ids.any():
+        raise ValueError(
+            "ModernBERT has no segment embeddings and reads one text at a time: "
+            "token_type_ids must be all 0 (join a pair of sentences into one text)"
+        )
+
+
+class ModernBertForMaskedLM(ModernBertPreTrainedModel):
+    """The encoder, the head and a decoder tied to the token embeddings; its output
+    is chapter 8's, so chapter 9's loop pretrains it."""
+
+    tied_weights = {"decoder.weight": "model.embeddings.tok_embeddings.weight"}
+
+    def __init__(self, config: ModernBertConfig):
+        super().__init__()
+        if config.extra.get("tie_word_embeddings", True) is False:
+            raise ValueError(
+                "tie_word_embeddings is false in this config: ModernBertForMaskedLM "
+                "ties its decoder to the token embeddings, which would change its "
+                "predictions"
+            )
+        self.config = config
+        self.model = ModernBertModel(config)
+        self.head = ModernBertPredictionHead(config)
+        self.decoder = nn.Linear(
+            config.hidden_size, config.vocab_size, bias=config.decoder_bias
+        )
+        self.init_linear(self.head.dense, "out")
+        if self.decoder.bias is not None:
+            nn.init.zeros_(self.decoder.bias)
+        self.decoder.weight = self.model.embeddings.tok_embeddings.weight  # tie
+
+    def forward(
+        self,
+        input_ids,
+        attention_mask=None,
+        token_type_ids=None,
+        labels=None,
+        sparse: bool = False,
+    ) -> BertForPreTrainingOutput:
+        _one_segment(token_type_ids)
+        hidden = self.model(input_ids, attention_mask).last_hidden_state
+        if sparse and labels is not None:
+            selected = labels != -100  # (B, L)
+            hidden, labels = hidden[selected], labels[selected]  # (N, H), (N,)
+        logits = self.decoder(self.head(hidden))  # (B, L, V) or (N, V)
+        loss = correct = count = None
+        if labels is not None:
+            loss, correct, count = masked_lm_loss(logits, labels)
+        return BertForPreTrainingOutput(loss, loss, None, logits, None, correct, count)
+
+
+class ModernBertForSequenceClassification(ModernBertPreTrainedModel):
+    """The encoder, the head on the [CLS] vector (or the mean of the real tokens'),
+    dropout and a linear classifier: one label per text."""
+
+    def __init__(self, config: ModernBertConfig):
+        super().__init__()
+        if config.classifier_pooling not in ("cls", "mean"):
+            raise ValueError(
+                f"classifier_pooling must be 'cls' or 'mean', got "
+                f"{config.classifier_pooling!r}"
+            )
+        self.config = config
+        self.model = ModernBertModel(config)
+        self.head = ModernBertPredictionHead(config)
+        self.drop = nn.Dropout(config.classifier_dropout)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.init_linear(self.head.dense, "out")
+        self.init_linear(self.classifier, "final_out")
+
+    def forward(
+        self, input_ids, attention_mask=None, token_type_ids=None, labels=None
+    ) -> SequenceClassifierOutput:
+        _one_segment(token_type_ids)
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        hidden = self.model(input_ids, attention_mask).last_hidden_state
+        pooled = (
+            hidden[:, 0]
+            if self.config.classifier_pooling == "cls"
+            else mean_pool(hidden, attention_mask)
+        )
+        logits = self.classifier(self.drop(self.head(pooled)))  # (B, K)
+        loss = None
+        if labels is not None:
+            _check_labels(labels, self.config)
+            loss = F.cross_entropy(logits.float(), labels)
+        return SequenceClassifierOutput(logits, loss)
+
+    @classmethod
+    def from_encoder(
+        cls, path: str | Path, label_names: list[str], from_scratch: bool = False
+    ) -> "ModernBertForSequenceClassification":
+        """The encoder of any ModernBERT folder under a new head for `label_names`
+        (every weight random if from_scratch)."""
+        encoder = ModernBertModel.from_pretrained(path)  # refuses what does not fit
+        model = cls(
+            ModernBertConfig.from_dict(
+                {**encoder.config.to_dict(), "id2label": dict(enumerate(label_names))}
+            )
+        )
+        if not from_scratch:
+            model.model.load_state_dict(encoder.state_dict())
+        return model
+
+
+def modern_like(config: BertConfig) -> ModernBertConfig:
+    """A ModernBERT as wide and deep as a BERT config, with as many heads, the same
+    vocabulary, and a GeGLU with as many weights as BERT's feed-forward
+    (3 H I' = 2 H I)."""
+    return ModernBertConfig(
+        vocab_size=config.vocab_size,
+        hidden_size=config.hidden_size,
+        intermediate_size=round(2 * config.intermediate_size / 3),
+        num_hidden_layers=config.num_hidden_layers,
+        num_attention_heads=config.num_attention_heads,
+        max_position_embeddings=config.max_position_embeddings,
+        pad_token_id=config.pad_token_id,
+    )

@@ -3,7 +3,7 @@
 
 Every line of this module is explained in book/10_pretraining_tiny_bert.md."""
 
-__all__ = ['PretrainingRun', 'unigram_accuracy', 'SUMMARY_FILE', 'prepare_data', 'pretrain', 'freeze_unused_heads']
+__all__ = ['ARCHITECTURES', 'PretrainingRun', 'unigram_accuracy', 'SUMMARY_FILE', 'prepare_data', 'pretrain', 'pretraining_model', 'freeze_unused_heads']
 
 # %% book/10_pretraining_tiny_bert.md, code cell 3
 import dataclasses
@@ -22,6 +22,7 @@ from bert.corpus import pretraining_corpus
 from bert.data import MaskingCollator
 from bert.files import RUN_FILE, atomic_write, run_folder
 from bert.heads import BertForPreTraining
+from bert.modern import ModernBertForMaskedLM, modern_like
 from bert.model import pick_device
 from bert.settings import SettingError, check_settings, setting
 from bert.tokenizer import BertTokenizer
@@ -30,6 +31,9 @@ from bert.trainer import RESUMABLE, SingleProcess, TrainingConfig
 
 
 # %% book/10_pretraining_tiny_bert.md, code cell 4
+ARCHITECTURES = ("bert", "modernbert")  # chapter 16 builds the second
+
+
 @dataclass(kw_only=True)
 class PretrainingRun(TrainingConfig):
     """A pretraining run: every setting of TrainingConfig,
@@ -39,6 +43,12 @@ class PretrainingRun(TrainingConfig):
         dataclasses.MISSING, "run folder for checkpoints, metrics and the final model"
     )
     preset: str = setting("tiny", "model size (chapter 1)", choices=tuple(PRESETS))
+    architecture: str = setting(
+        "bert",
+        "'bert', this chapter's model, or 'modernbert', chapter 16's block at the "
+        "preset's size (masked words only)",
+        choices=ARCHITECTURES,
+    )
     corpus: str = setting(
         "wiki",
         "'wiki' (the embedded Wikipedia summaries); local .txt/.json/.jsonl/.csv/"
@@ -106,6 +116,16 @@ class PretrainingRun(TrainingConfig):
         if self.preset not in PRESETS:
             raise SettingError(
                 f"unknown `preset` {self.preset!r}; choose one of {', '.join(PRESETS)}"
+            )
+        if self.architecture not in ARCHITECTURES:
+            raise SettingError(
+                f"unknown `architecture` {self.architecture!r}; choose one of "
+                f"{', '.join(ARCHITECTURES)}"
+            )
+        if self.architecture == "modernbert" and (self.nsp or self.pre_layer_norm):
+            raise SettingError(
+                "`architecture` modernbert is pretrained on masked words alone and is "
+                "always pre-LN: leave out `nsp` and `pre_layer_norm`"
             )
         positions = preset(self.preset).max_position_embeddings
         if not 5 <= self.max_seq_len <= positions:
@@ -214,16 +234,9 @@ def _pretrain(
             file=sys.stderr,
         )
     processes.check_same(train_set)
-    config = preset(
-        run.preset,
-        vocab_size=tokenizer.vocab_size,
-        pad_token_id=tokenizer.pad_token_id,
-        pre_layer_norm=run.pre_layer_norm,
-    )
     # the same initial weights for the same seed, in every process
     torch.manual_seed(run.seed)
-    model = BertForPreTraining(config).to(processes.device)
-    freeze_unused_heads(model, run.nsp)
+    model = pretraining_model(run, tokenizer).to(processes.device)
     collator, eval_collator = (
         MaskingCollator(tokenizer, mask_prob=run.mask_prob),
         MaskingCollator(tokenizer),
@@ -260,6 +273,22 @@ def _pretrain(
         )
         atomic_write(out / SUMMARY_FILE, json.dumps(summary, indent=1) + "\n")
     return processes.share(summary)  # every process returns rank 0's summary
+
+
+def pretraining_model(run: PretrainingRun, tokenizer: BertTokenizer):
+    """The preset's BertForPreTraining (its unused heads frozen), or chapter 16's
+    ModernBertForMaskedLM of the same size."""
+    config = preset(
+        run.preset,
+        vocab_size=tokenizer.vocab_size,
+        pad_token_id=tokenizer.pad_token_id,
+        pre_layer_norm=run.pre_layer_norm,
+    )
+    if run.architecture == "modernbert":
+        return ModernBertForMaskedLM(modern_like(config))
+    model = BertForPreTraining(config)
+    freeze_unused_heads(model, run.nsp)
+    return model
 
 
 def freeze_unused_heads(model: BertForPreTraining, nsp: bool) -> None:

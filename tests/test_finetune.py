@@ -220,6 +220,34 @@ def test_finetune_learns_a_task_and_saves_the_best_dev_model(tmp_path, word_task
     assert all(0.5 < float(p) <= 1.0 for _, p, _ in lines)
 
 
+def test_a_modernbert_folder_fine_tunes_and_predicts(tmp_path, word_task):
+    from bert.modern import ModernBertForMaskedLM, ModernBertForSequenceClassification, modern_like
+
+    folder = tmp_path / "modern"
+    tokenizer = BertTokenizer.from_pretrained(word_task / "model")
+    torch.manual_seed(0)
+    ModernBertForMaskedLM(modern_like(preset("tiny", vocab_size=tokenizer.vocab_size, num_hidden_layers=1,
+                                             max_position_embeddings=32))).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    out = tmp_path / "run"
+    summary = finetune(FinetuneRun(model=str(folder), out=str(out), task=str(word_task / "task.csv"),
+                                   text_column="sentence", label_column="mood", epochs=4, learning_rate=1e-3,
+                                   batch_size=16, eval_every_steps=5, device="cpu"), progress_bar=False)
+    assert summary["test_accuracy"] >= 0.9 > summary["majority_baseline"]
+    model = ModernBertForSequenceClassification.from_pretrained(out)
+    assert model.config.id2label == {0: "bright", 1: "gloomy"}
+    # transformers reads the fine-tuned folder and predicts the same labels
+    theirs = transformers.ModernBertForSequenceClassification.from_pretrained(out).eval()
+    texts = ["river light road", "dark winter sea"]
+    batch = tokenizer(texts)
+    with torch.no_grad():
+        assert torch.equal(theirs(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.argmax(-1),
+                           predict_proba(model, tokenizer, texts).argmax(-1))
+    result = subprocess.run([BERT, "predict", "--model", out, *texts], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert [line.split("\t")[0] for line in result.stdout.splitlines()] == ["bright", "gloomy"]
+
+
 def test_finetune_on_fewer_labels_keeps_dev_and_test_whole(tmp_path, word_task):
     def run(out, **extra):
         return finetune(FinetuneRun(model=str(word_task / "model"), out=str(out), task=str(word_task / "task.csv"),

@@ -138,3 +138,87 @@ def test_bad_folders_and_inputs_say_what_is_wrong(their_folder, tmp_path):
     assert older.layer_types == ["full_attention", "sliding_attention"] * 2
     with pytest.raises(ValueError, match="layer_types names 2 layers"):
         ModernBertConfig(num_hidden_layers=3, layer_types=["full_attention"] * 2)
+
+
+# --- the heads: masked LM and sequence classification ------------------------------------------
+
+from bert.config import preset  # noqa: E402
+from bert.heads import BertForPreTraining  # noqa: E402
+from bert.modern import ModernBertForMaskedLM, ModernBertForSequenceClassification, modern_like  # noqa: E402
+
+HEADS = [(ModernBertForMaskedLM, "ModernBertForMaskedLM", lambda out: out.prediction_logits),
+         (ModernBertForSequenceClassification, "ModernBertForSequenceClassification", lambda out: out.logits)]
+
+
+def at_real_tokens(logits, mask):
+    return logits[mask.bool()] if logits.dim() == 3 else logits
+
+
+@pytest.mark.parametrize("ours_class, theirs_name, read", HEADS)
+def test_heads_load_both_ways_with_transformers_logits(ours_class, theirs_name, read, tmp_path):
+    theirs_class = getattr(transformers, theirs_name)
+    torch.manual_seed(0)
+    theirs = theirs_class(transformers.ModernBertConfig(**SMALL)).eval()
+    theirs.save_pretrained(tmp_path / "theirs")
+    ours = ours_class.from_pretrained(tmp_path / "theirs")
+    ids, mask = batch()
+    with torch.no_grad():
+        expected = at_real_tokens(theirs(input_ids=ids, attention_mask=mask).logits, mask)
+        got = at_real_tokens(read(ours(ids, mask)), mask)
+    assert expected.abs().max() > 0.01  # not a trivial agreement
+    assert (got - expected).abs().max() <= 1e-5
+
+    # ours, every weight moved from its initial value, saved and loaded by theirs
+    with torch.no_grad():
+        for p in ours.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    ours.save_pretrained(tmp_path / "ours")
+    back, info = theirs_class.from_pretrained(tmp_path / "ours", output_loading_info=True)
+    assert not any(info.values()), info
+    with torch.no_grad():
+        assert (at_real_tokens(back.eval()(input_ids=ids, attention_mask=mask).logits, mask)
+                - at_real_tokens(read(ours(ids, mask)), mask)).abs().max() <= 1e-5
+    if ours_class is ModernBertForMaskedLM:  # the decoder is the embedding matrix, in both
+        assert back.decoder.weight.data_ptr() == back.model.embeddings.tok_embeddings.weight.data_ptr()
+
+
+def test_sparse_decoding_gives_the_dense_loss_and_counts():
+    torch.manual_seed(0)
+    model = ModernBertForMaskedLM(ModernBertConfig(**SMALL)).eval()
+    ids, mask = batch()
+    labels = torch.full_like(ids, -100)
+    labels[:, [2, 5]] = ids[:, [2, 5]]
+    sparse, dense = model(ids, mask, labels=labels, sparse=True), model(ids, mask, labels=labels, sparse=False)
+    assert sparse.prediction_logits.shape == (6, 100) and dense.prediction_logits.shape == (3, 24, 100)
+    assert torch.allclose(sparse.loss, dense.loss, atol=1e-6)
+    assert sparse.mlm_count == dense.mlm_count == 6 and sparse.mlm_correct == dense.mlm_correct
+    hand = torch.nn.functional.cross_entropy(dense.prediction_logits[labels != -100], labels[labels != -100])
+    assert torch.allclose(dense.loss, hand)
+
+
+def test_heads_refuse_pairs_an_untied_decoder_and_a_folder_without_the_head(their_folder):
+    model = ModernBertForSequenceClassification(ModernBertConfig(**SMALL))
+    ids, mask = batch()
+    model(ids, mask, token_type_ids=torch.zeros_like(ids))  # one segment: fine
+    with pytest.raises(ValueError, match="no segment embeddings"):
+        model(ids, mask, token_type_ids=torch.ones_like(ids))
+    with pytest.raises(ValueError, match="tie_word_embeddings is false"):
+        ModernBertForMaskedLM(ModernBertConfig(**SMALL, extra={"tie_word_embeddings": False}))
+    with pytest.raises(ValueError, match="missing.*classifier.*from_encoder"):
+        ModernBertForSequenceClassification.from_pretrained(their_folder)
+    fresh = ModernBertForSequenceClassification.from_encoder(their_folder, ["no", "yes"])
+    encoder = ModernBertModel.from_pretrained(their_folder)
+    assert fresh.config.id2label == {0: "no", 1: "yes"}
+    assert all(torch.equal(a, b) for a, b in zip(fresh.model.state_dict().values(), encoder.state_dict().values()))
+
+
+def test_modern_like_has_the_classic_feed_forward_weight_count():
+    classic = preset("tiny", vocab_size=8192)
+    modern = modern_like(classic)
+    assert (modern.hidden_size, modern.num_hidden_layers, modern.num_attention_heads, modern.vocab_size) == (
+        classic.hidden_size, classic.num_hidden_layers, classic.num_attention_heads, 8192)
+    ffn = lambda m: sum(p.numel() for n, p in m.named_parameters() if ".mlp." in n or ".intermediate." in n
+                        or (".output.dense" in n and "attention" not in n))
+    bert_ffn = ffn(BertForPreTraining(classic)) - classic.num_hidden_layers * (classic.intermediate_size + classic.hidden_size)  # less biases
+    modern_ffn = ffn(ModernBertForMaskedLM(modern))
+    assert abs(modern_ffn - bert_ffn) / bert_ffn < 0.01

@@ -65,14 +65,17 @@ def test_config_needs_exactly_one_stopping_rule():
         TrainingConfig(max_steps=5, minutes=1)
 
 
-def test_resume_after_sigkill_repeats_the_uninterrupted_run(pretrain_command, tmp_path):
+@pytest.mark.parametrize("architecture", ["bert", "modernbert"])
+def test_resume_after_sigkill_repeats_the_uninterrupted_run(pretrain_command, tmp_path, architecture):
     straight = tmp_path / "straight"
-    subprocess.run(pretrain_command(straight), check=True, capture_output=True)
+    subprocess.run(pretrain_command(straight, "--architecture", architecture), check=True, capture_output=True)
     reference = train_losses(straight)
     assert [step for step, _ in reference] == list(range(1, 13))
+    assert json.loads((straight / "config.json").read_text())["model_type"] == architecture
 
     killed = tmp_path / "killed"
-    kill_when_exists(pretrain_command(killed), killed / "checkpoints" / "step-000008")  # after the 2nd checkpoint
+    kill_when_exists(pretrain_command(killed, "--architecture", architecture),
+                     killed / "checkpoints" / "step-000008")  # after the 2nd checkpoint
     assert not (killed / "summary.json").exists()
 
     subprocess.run(pretrain_command(killed, "--resume"), check=True, capture_output=True)
