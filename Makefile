@@ -295,6 +295,28 @@ $(foreach seed,$(SEEDS),$(eval $(call CURVE_RUN,distilled-cls,500,$(seed))))
 finetune-rt-levers: $(foreach row,distilled-cls distilled-cls-all tiny-nsp,$(foreach seed,$(SEEDS),\
     runs/rt/$(row)/seed-$(seed)/summary.json runs/rt/curve/$(row)-n500/seed-$(seed)/summary.json))
 
+# Chapter 16's Rotten Tomatoes result for each design (runs/rt/designs/ARCH-seed-P/seed-S/): every
+# pretraining seed of `make pretrain-designs` fine-tuned once (seed 0) as chapter 11's tiny rows
+# are; the classic at the rate chapter 11's grid chose for chapter 10's run, the modern at the best
+# on dev of its own grid (`make finetune-rt-designs-grid`: seed 0's model, runs/rt/designs/grid/).
+# `make -j2` runs two at a time.
+DESIGN_FINETUNE_SEEDS := 0
+DESIGN_LR_bert := $(TINY_LR)
+DESIGN_LR_modernbert := 3e-4
+define DESIGN_RUN
+runs/rt/designs/$(1)-seed-$(2)/seed-$(3)/summary.json: | $$(STAMP)
+	$$(FINETUNE) --model runs/designs/$(1)-seed-$(2) --lr $$(DESIGN_LR_$(1)) --epochs 3 --seed $(3) \
+	    --out $$(@D)
+endef
+$(foreach arch,bert modernbert,$(foreach p,$(DESIGN_SEEDS),$(foreach s,$(DESIGN_FINETUNE_SEEDS),\
+    $(eval $(call DESIGN_RUN,$(arch),$(p),$(s))))))
+.PHONY: finetune-rt-designs finetune-rt-designs-grid
+finetune-rt-designs: $(foreach arch,bert modernbert,$(foreach p,$(DESIGN_SEEDS),\
+    $(foreach s,$(DESIGN_FINETUNE_SEEDS),runs/rt/designs/$(arch)-seed-$(p)/seed-$(s)/summary.json)))
+finetune-rt-designs-grid: $(foreach lr,$(GRID_LRS),runs/rt/designs/grid/modernbert-lr$(lr)/summary.json)
+runs/rt/designs/grid/modernbert-lr%/summary.json: | $(STAMP)
+	$(FINETUNE) --model runs/designs/modernbert-seed-0 --lr $* --epochs 3 --seed 0 --out $(@D)
+
 clean:
 	rm -rf _build .cache .pytest_cache .hypothesis
 

@@ -25,6 +25,7 @@
     bert.tasks        book/09_training_loop.md (+ book/11_fine_tuning.md)
     bert.checkpoints  book/09_training_loop.md
     bert.distill      book/11_fine_tuning.md
+    bert.modern_heads book/16_modern_bert.md
     bert.sources      book/data_at_scale.md
     bert.cache        book/data_at_scale.md
 """

@@ -29,7 +29,7 @@ from bert.files import (
 )
 from bert.heads import BertForSequenceClassification
 from bert.model import autocast, mean_pool, pick_device, read_weights
-from bert.modern import ModernBertForSequenceClassification
+from bert.modern_heads import ModernBertForSequenceClassification
 from bert.settings import SettingError, check_settings, setting
 from bert.tasks import (
     LabelledTexts,

@@ -3,7 +3,7 @@
 
 Every line of this module is explained in book/16_modern_bert.md."""
 
-__all__ = ['rotary_angles', 'rotate_half', 'apply_rotary', 'ModernBertConfig', 'ModernBertMLP', 'attention_masks', 'ModernBertAttention', 'ModernBertEmbeddings', 'ModernBertEncoderLayer', 'ENCODER_PARTS', 'ModernBertPreTrainedModel', 'ModernBertModel', 'ModernBertPredictionHead', 'ModernBertForMaskedLM', 'ModernBertForSequenceClassification', 'modern_like']
+__all__ = ['rotary_angles', 'rotate_half', 'apply_rotary', 'ModernBertConfig', 'ModernBertMLP', 'attention_masks', 'ModernBertAttention', 'ModernBertEmbeddings', 'ModernBertEncoderLayer', 'ENCODER_PARTS', 'ModernBertPreTrainedModel', 'ModernBertModel']
 
 # %% book/16_modern_bert.md, code cell 4
 import json
@@ -16,15 +16,8 @@ import torch.nn.functional as F
 from safetensors.torch import save
 from torch import nn
 
-from bert.config import BertConfig
 from bert.files import atomic_write_files
-from bert.heads import (
-    BertForPreTrainingOutput,
-    SequenceClassifierOutput,
-    _check_labels,
-    masked_lm_loss,
-)
-from bert.model import BertModelOutput, mean_pool, read_weights
+from bert.model import BertModelOutput, read_weights
 from bert.unpadding import unpad
 
 
@@ -467,148 +460,3 @@ class ModernBertModel(ModernBertPreTrainedModel):
         for layer in self.layers:
             x = layer(x, where, masks, rotary)
         return BertModelOutput(where.scatter(self.final_norm(x)))
-
-
-# %% book/16_modern_bert.md, code cell 12
-class ModernBertPredictionHead(nn.Module):
-    """Dense, GELU, LayerNorm: the transform both heads start with."""
-
-    def __init__(self, config: ModernBertConfig):
-        super().__init__()
-        if config.classifier_activation != "gelu":
-            raise ValueError(
-                f"classifier_activation {config.classifier_activation!r}: this book "
-                "implements ModernBERT's heads with 'gelu' only"
-            )
-        self.dense = nn.Linear(
-            config.hidden_size, config.hidden_size, bias=config.classifier_bias
-        )
-        self.norm = nn.LayerNorm(
-            config.hidden_size, eps=config.norm_eps, bias=config.norm_bias
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.norm(F.gelu(self.dense(x)))
-
-
-def _one_segment(token_type_ids: torch.Tensor | None) -> None:
-    if token_type_ids is not None and token_type_ids.any():
-        raise ValueError(
-            "ModernBERT has no segment embeddings and reads one text at a time: "
-            "token_type_ids must be all 0 (join a pair of sentences into one text)"
-        )
-
-
-class ModernBertForMaskedLM(ModernBertPreTrainedModel):
-    """The encoder, the head and a decoder tied to the token embeddings; its output
-    is chapter 8's, so chapter 9's loop pretrains it."""
-
-    tied_weights = {"decoder.weight": "model.embeddings.tok_embeddings.weight"}
-
-    def __init__(self, config: ModernBertConfig):
-        super().__init__()
-        if config.extra.get("tie_word_embeddings", True) is False:
-            raise ValueError(
-                "tie_word_embeddings is false in this config: ModernBertForMaskedLM "
-                "ties its decoder to the token embeddings, which would change its "
-                "predictions"
-            )
-        self.config = config
-        self.model = ModernBertModel(config)
-        self.head = ModernBertPredictionHead(config)
-        self.decoder = nn.Linear(
-            config.hidden_size, config.vocab_size, bias=config.decoder_bias
-        )
-        self.init_linear(self.head.dense, "out")
-        if self.decoder.bias is not None:
-            nn.init.zeros_(self.decoder.bias)
-        self.decoder.weight = self.model.embeddings.tok_embeddings.weight  # tie
-
-    def forward(
-        self,
-        input_ids,
-        attention_mask=None,
-        token_type_ids=None,
-        labels=None,
-        sparse: bool = False,
-    ) -> BertForPreTrainingOutput:
-        _one_segment(token_type_ids)
-        hidden = self.model(input_ids, attention_mask).last_hidden_state
-        if sparse and labels is not None:
-            selected = labels != -100  # (B, L)
-            hidden, labels = hidden[selected], labels[selected]  # (N, H), (N,)
-        logits = self.decoder(self.head(hidden))  # (B, L, V) or (N, V)
-        loss = correct = count = None
-        if labels is not None:
-            loss, correct, count = masked_lm_loss(logits, labels)
-        return BertForPreTrainingOutput(loss, loss, None, logits, None, correct, count)
-
-
-class ModernBertForSequenceClassification(ModernBertPreTrainedModel):
-    """The encoder, the head on the [CLS] vector (or the mean of the real tokens'),
-    dropout and a linear classifier: one label per text."""
-
-    def __init__(self, config: ModernBertConfig):
-        super().__init__()
-        if config.classifier_pooling not in ("cls", "mean"):
-            raise ValueError(
-                f"classifier_pooling must be 'cls' or 'mean', got "
-                f"{config.classifier_pooling!r}"
-            )
-        self.config = config
-        self.model = ModernBertModel(config)
-        self.head = ModernBertPredictionHead(config)
-        self.drop = nn.Dropout(config.classifier_dropout)
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
-        self.init_linear(self.head.dense, "out")
-        self.init_linear(self.classifier, "final_out")
-
-    def forward(
-        self, input_ids, attention_mask=None, token_type_ids=None, labels=None
-    ) -> SequenceClassifierOutput:
-        _one_segment(token_type_ids)
-        if attention_mask is None:
-            attention_mask = torch.ones_like(input_ids)
-        hidden = self.model(input_ids, attention_mask).last_hidden_state
-        pooled = (
-            hidden[:, 0]
-            if self.config.classifier_pooling == "cls"
-            else mean_pool(hidden, attention_mask)
-        )
-        logits = self.classifier(self.drop(self.head(pooled)))  # (B, K)
-        loss = None
-        if labels is not None:
-            _check_labels(labels, self.config)
-            loss = F.cross_entropy(logits.float(), labels)
-        return SequenceClassifierOutput(logits, loss)
-
-    @classmethod
-    def from_encoder(
-        cls, path: str | Path, label_names: list[str], from_scratch: bool = False
-    ) -> "ModernBertForSequenceClassification":
-        """The encoder of any ModernBERT folder under a new head for `label_names`
-        (every weight random if from_scratch)."""
-        encoder = ModernBertModel.from_pretrained(path)  # refuses what does not fit
-        model = cls(
-            ModernBertConfig.from_dict(
-                {**encoder.config.to_dict(), "id2label": dict(enumerate(label_names))}
-            )
-        )
-        if not from_scratch:
-            model.model.load_state_dict(encoder.state_dict())
-        return model
-
-
-def modern_like(config: BertConfig) -> ModernBertConfig:
-    """A ModernBERT as wide and deep as a BERT config, with as many heads, the same
-    vocabulary, and a GeGLU with as many weights as BERT's feed-forward
-    (3 H I' = 2 H I)."""
-    return ModernBertConfig(
-        vocab_size=config.vocab_size,
-        hidden_size=config.hidden_size,
-        intermediate_size=round(2 * config.intermediate_size / 3),
-        num_hidden_layers=config.num_hidden_layers,
-        num_attention_heads=config.num_attention_heads,
-        max_position_embeddings=config.max_position_embeddings,
-        pad_token_id=config.pad_token_id,
-    )

@@ -22,7 +22,7 @@ from bert.corpus import pretraining_corpus
 from bert.data import MaskingCollator
 from bert.files import RUN_FILE, atomic_write, run_folder
 from bert.heads import BertForPreTraining
-from bert.modern import ModernBertForMaskedLM, modern_like
+from bert.modern_heads import ModernBertForMaskedLM, modern_like
 from bert.model import pick_device
 from bert.settings import SettingError, check_settings, setting
 from bert.tokenizer import BertTokenizer

@@ -221,7 +221,7 @@ def test_finetune_learns_a_task_and_saves_the_best_dev_model(tmp_path, word_task
 
 
 def test_a_modernbert_folder_fine_tunes_and_predicts(tmp_path, word_task):
-    from bert.modern import ModernBertForMaskedLM, ModernBertForSequenceClassification, modern_like
+    from bert.modern_heads import ModernBertForMaskedLM, ModernBertForSequenceClassification, modern_like
 
     folder = tmp_path / "modern"
     tokenizer = BertTokenizer.from_pretrained(word_task / "model")

@@ -144,7 +144,7 @@ def test_bad_folders_and_inputs_say_what_is_wrong(their_folder, tmp_path):
 
 from bert.config import preset  # noqa: E402
 from bert.heads import BertForPreTraining  # noqa: E402
-from bert.modern import ModernBertForMaskedLM, ModernBertForSequenceClassification, modern_like  # noqa: E402
+from bert.modern_heads import ModernBertForMaskedLM, ModernBertForSequenceClassification, modern_like  # noqa: E402
 
 HEADS = [(ModernBertForMaskedLM, "ModernBertForMaskedLM", lambda out: out.prediction_logits),
          (ModernBertForSequenceClassification, "ModernBertForSequenceClassification", lambda out: out.logits)]
