@@ -3,7 +3,7 @@
 
 Every line of this module is explained in book/06_bert_model.md, except the cells below marked `# %% book/09_training_loop.md`, which that chapter explains."""
 
-__all__ = ['BertEncoder', 'BertPooler', 'BertModelOutput', 'read_weights', 'ENCODER_PARTS', 'OPTIONAL_PARTS', 'BertPreTrainedModel', 'BertModel', 'mean_pool', 'to_device', 'autocast', 'pick_device']
+__all__ = ['BertEncoder', 'BertPooler', 'BertModelOutput', 'read_weights', 'ENCODER_PARTS', 'OPTIONAL_PARTS', 'BertPreTrainedModel', 'write_model_folder', 'BertModel', 'mean_pool', 'to_device', 'autocast', 'pick_device']
 
 # %% book/06_bert_model.md, code cell 4
 import json
@@ -314,22 +314,27 @@ class BertPreTrainedModel(nn.Module):
     def save_pretrained(self, path: str | Path) -> None:
         """Write config.json and model.safetensors, both or neither, in a folder
         transformers can load."""
-        folder = Path(path)
-        folder.mkdir(parents=True, exist_ok=True)
-        tensors = {
-            k: v.detach().cpu().contiguous()
-            for k, v in self.state_dict().items()
-            # a tied tensor is stored once, under its owner's name
-            if k not in self.tied_weights
+        write_model_folder(self, path, config_to_dict(self.config))
+
+
+def write_model_folder(model: nn.Module, path: str | Path, config: dict) -> None:
+    """A model folder as transformers writes it: the weights (a tied tensor once,
+    under its owner's name) and config.json naming the class, both or neither.
+    Chapter 16's ModernBERT saves with it too."""
+    folder = Path(path)
+    folder.mkdir(parents=True, exist_ok=True)
+    tensors = {
+        k: v.detach().cpu().contiguous()
+        for k, v in model.state_dict().items()
+        if k not in model.tied_weights
+    }
+    config = {**config, "architectures": [type(model).__name__]}
+    atomic_write_files(
+        {
+            folder / WEIGHTS_FILE: save(tensors, metadata={"format": "pt"}),
+            folder / CONFIG_FILE: json.dumps(config, indent=2, sort_keys=True) + "\n",
         }
-        config = {**config_to_dict(self.config), "architectures": [type(self).__name__]}
-        atomic_write_files(
-            {
-                folder / WEIGHTS_FILE: save(tensors, metadata={"format": "pt"}),
-                folder / CONFIG_FILE: json.dumps(config, indent=2, sort_keys=True)
-                + "\n",
-            }
-        )
+    )
 
 
 # %% book/06_bert_model.md, code cell 11

@@ -13,11 +13,14 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save
 from torch import nn
 
-from bert.files import atomic_write_files
-from bert.model import BertModelOutput, read_weights
+from bert.model import (
+    CONFIG_FILE,
+    BertModelOutput,
+    read_weights,
+    write_model_folder,
+)
 from bert.unpadding import unpad
 
 
@@ -284,7 +287,6 @@ class ModernBertEncoderLayer(nn.Module):
 
 
 # %% book/16_modern_bert.md, code cell 10
-WEIGHTS_FILE, CONFIG_FILE = "model.safetensors", "config.json"
 ENCODER_PARTS = ("embeddings", "layers", "final_norm")  # ModernBertModel's children
 
 
@@ -381,23 +383,8 @@ class ModernBertPreTrainedModel(nn.Module):
 
     def save_pretrained(self, path: str | Path) -> None:
         """config.json and model.safetensors, both or neither, as transformers
-        writes them."""
-        folder = Path(path)
-        folder.mkdir(parents=True, exist_ok=True)
-        tensors = {
-            k: v.detach().cpu().contiguous()
-            for k, v in self.state_dict().items()
-            # a tied tensor is stored once, under its owner's name
-            if k not in self.tied_weights
-        }
-        config = {**self.config.to_dict(), "architectures": [type(self).__name__]}
-        atomic_write_files(
-            {
-                folder / WEIGHTS_FILE: save(tensors, metadata={"format": "pt"}),
-                folder / CONFIG_FILE: json.dumps(config, indent=2, sort_keys=True)
-                + "\n",
-            }
-        )
+        writes them (chapter 6's write_model_folder)."""
+        write_model_folder(self, path, self.config.to_dict())
 
 
 class ModernBertModel(ModernBertPreTrainedModel):
